@@ -1,0 +1,161 @@
+"""Richer results: the scale, runs by id with dates and per-signal details, the paged audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from signalrisk.api.deps import ReadAccess, WriteAccess, facade, json_object
+from signalrisk.db.models import RunRow
+from signalrisk.services.facade import Facade
+
+router = APIRouter(prefix="/v1", tags=["v1"])
+
+
+def run_json(row: RunRow, detail: bool) -> dict[str, Any]:
+    res = row.result or {}
+    out: dict[str, Any] = {
+        "run_id": row.id,
+        "status": row.status,
+        "created_at": row.created_at,
+        "finished_at": row.finished_at,
+        "request": row.request,
+        "error": row.error,
+        "signals": len(res.get("dates", [])),
+        "excluded_signals": res.get("excluded_signals"),
+        "av95": res.get("av95"),
+        "av99": res.get("av99"),
+        "total_profit_loss": res.get("total_profit_loss"),
+        "avg_profit_loss": res.get("avg_profit_loss"),
+        "time": res.get("time"),
+        "cost": res.get("cost"),
+        "estimate": res.get("estimate"),
+        "basis": res.get("basis"),
+        "chart_path": f"/v1/runs/{row.id}/chart.png" if row.result is not None else None,
+    }
+    if detail and res:
+        keys = (
+            "dates",
+            "positions",
+            "mean",
+            "std",
+            "var95",
+            "var99",
+            "se95",
+            "se99",
+            "profit_loss",
+        )
+        out["items"] = [
+            {
+                "date": v[0],
+                "position": v[1],
+                "mean": v[2],
+                "std": v[3],
+                "var95": v[4],
+                "var99": v[5],
+                "se95": v[6],
+                "se99": v[7],
+                "profit_loss": v[8],
+            }
+            for v in zip(*(res[k] for k in keys), strict=True)
+        ]
+        out["var95_by_resource"] = res.get("var95_by_resource")
+        out["var99_by_resource"] = res.get("var99_by_resource")
+        out["batches"] = res.get("batches")
+        out["wall_s"] = res.get("wall_s")
+        out["data_sha256"] = res.get("data_sha256")
+    return out
+
+
+@router.get("/scale", dependencies=[ReadAccess])
+def scale(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
+    """The current scale: state, resources and their states, the warm-up cost."""
+    view = app.scales.current()
+    return {
+        "scale_id": view.id,
+        "service": view.service,
+        "r": view.r,
+        "state": view.state,
+        "platform": app.ctx.settings.platform,
+        "requested_at": view.requested_at,
+        "ready_at": view.ready_at,
+        "error": view.error,
+        "warmup": view.warmup.as_dict() if view.warmup else None,
+        "resources": [
+            {"id": r.id, "index": r.index, "state": r.state, "address": r.address, "pid": r.pid}
+            for r in view.resources
+        ],
+    }
+
+
+@router.get("/runs", dependencies=[ReadAccess])
+def runs(
+    app: Facade = Depends(facade),  # noqa: B008
+    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Runs, oldest first, a page at a time."""
+    return {
+        "offset": offset,
+        "limit": limit,
+        "items": [run_json(r, detail=False) for r in app.analyses.runs(offset, limit)],
+    }
+
+
+@router.get("/runs/last", dependencies=[ReadAccess])
+def last_run(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
+    """The last analysis, with its per-signal details."""
+    return run_json(app.analyses.last(), detail=True)
+
+
+@router.get("/runs/{run_id}", dependencies=[ReadAccess])
+def run(run_id: str, app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
+    """One run with its per-signal details (dates, VaR, standard errors, P/L)."""
+    return run_json(app.analyses.run(run_id), detail=True)
+
+
+@router.get(
+    "/runs/{run_id}/chart.png",
+    name="run_chart",
+    dependencies=[ReadAccess],
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def run_chart(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: B008
+    """The run's chart of per-signal VaR with the two averages."""
+    return Response(
+        app.analyses.chart_png(run_id),
+        media_type="image/png",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
+@router.get("/audit", dependencies=[ReadAccess])
+def audit(
+    app: Facade = Depends(facade),  # noqa: B008
+    offset: int = Query(0, ge=0),
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """The audit trail, oldest first, a page at a time."""
+    keys = app.analyses.audit.keys()
+    return {
+        "offset": offset,
+        "limit": limit,
+        "total": len(keys),
+        "items": app.analyses.audit.records(offset, limit),
+    }
+
+
+@router.post("/functions/compute/invocations", dependencies=[WriteAccess])
+async def invoke_compute(
+    payload: dict[str, Any] = Depends(json_object),  # noqa: B008
+    app: Facade = Depends(facade),  # noqa: B008
+) -> dict[str, Any]:
+    """Invoke the compute function on the warm lambda scale with a seed payload
+    (``{"mean": 0.001, "std": 0.02, "shots": 10000}``); it runs on one of the r workers."""
+    from starlette.concurrency import run_in_threadpool
+
+    result: dict[str, Any] = await run_in_threadpool(app.analyses.invoke, payload)
+    return result

@@ -1,0 +1,63 @@
+"""The ``signalrisk`` command."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+
+import typer
+
+from signalrisk.core.config import Settings
+
+app = typer.Typer(help="Risk analysis of trading signals on elastic compute.", no_args_is_help=True)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(os.environ.get("HOST", "127.0.0.1"), help="address to bind"),
+    port: int = typer.Option(int(os.environ.get("PORT", "8080")), help="port to bind"),
+    workers: int = typer.Option(1, help="uvicorn worker processes"),
+) -> None:
+    """Start the API (embedded local platform unless SIGNALRISK_PLATFORM=aws)."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings()
+    if not _loopback(host) and not settings.token:
+        if not settings.allow_anonymous:
+            typer.echo(
+                f"refusing to serve on {host} without a token: set SIGNALRISK_TOKEN "
+                "(or SIGNALRISK_ALLOW_ANONYMOUS=1 to accept anyone)",
+                err=True,
+            )
+            raise typer.Exit(2)
+        logging.getLogger("signalrisk").warning(
+            "anonymous access is enabled on %s: anyone who can reach it can spend money", host
+        )
+    typer.echo(f"signalrisk: platform={settings.platform} home={settings.home}")
+    typer.echo(f"signalrisk: serving on http://{host}:{port}  (docs at /docs)")
+    os.environ["SIGNALRISK_HOME"] = str(settings.home)
+    uvicorn.run(
+        "signalrisk.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from signalrisk import __version__
+
+    typer.echo(__version__)

@@ -1,0 +1,1 @@
+"""Elastic compute: one interface (base.py), providers registered by name (registry.py)."""

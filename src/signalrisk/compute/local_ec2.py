@@ -1,0 +1,96 @@
+"""``s = ec2`` on the local platform: r worker processes that stand in for EC2 instances.
+
+The provider goes through the EC2-manager handler, exactly as the API does on AWS; only the
+fleet it manages differs (local processes instead of EC2 instances).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from signalrisk.compute.base import BatchResult, Resource, ScaleSpec
+from signalrisk.compute.workerhttp import (
+    auth_header,
+    batch_result,
+    curl_command,
+    is_healthy,
+    post_batch,
+)
+from signalrisk.core.errors import ComputeError
+
+Manager = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class LocalEc2Provider:
+    """Worker HTTP apps on 127.0.0.1, launched and terminated through the manager handler."""
+
+    service = "ec2"
+
+    def __init__(self, manager: Manager, client: httpx.Client, call_timeout_s: float) -> None:
+        self.manager = manager
+        self.client = client
+        self.call_timeout_s = call_timeout_s
+
+    def launch(self, spec: ScaleSpec) -> list[Resource]:
+        created = self.manager(
+            {"action": "create", "r": spec.r, "scale_id": spec.scale_id, "secret": spec.secret}
+        )
+        return [Resource(id=i, index=n) for n, i in enumerate(created["ids"])]
+
+    def _describe(self, resources: list[Resource]) -> dict[str, dict[str, Any]]:
+        answer = self.manager({"action": "confirm_creation", "ids": [r.id for r in resources]})
+        return {i["id"]: i for i in answer["instances"]}
+
+    def probe(self, spec: ScaleSpec, resources: list[Resource]) -> list[Resource]:
+        described = self._describe(resources)
+        out = []
+        for resource in resources:
+            info = described.get(resource.id, {})
+            state = info.get("state")
+            if state in ("terminated", "shutting-down"):
+                out.append(resource.evolve(state="dead"))
+                continue
+            update = resource.evolve(
+                address=info.get("address"),
+                pid=info.get("pid"),
+                create_time=info.get("create_time"),
+            )
+            healthy = (
+                state == "running"
+                and update.address is not None
+                and is_healthy(self.client, update.address, spec.secret)
+            )
+            # A running instance that answered once stays ready through a slow health check.
+            out.append(update.evolve(state="ready") if healthy else update)
+        return out
+
+    def endpoints(self, spec: ScaleSpec, resources: list[Resource], api_url: str) -> dict[str, str]:
+        return {
+            f"{r.address}/": curl_command(f"{r.address}/", auth_header(spec.secret))
+            for r in resources
+            if r.address
+        }
+
+    def run_batch(
+        self, spec: ScaleSpec, resource: Resource, payload: dict[str, Any]
+    ) -> BatchResult:
+        if not resource.address:
+            raise ComputeError(f"instance {resource.id} has no address")
+        clock = time.perf_counter()
+        body = post_batch(
+            self.client, f"{resource.address}/", spec.secret, payload, self.call_timeout_s
+        )
+        # An instance bills wall-clock time, whatever the handler spent computing.
+        return batch_result(body, billed_ms=(time.perf_counter() - clock) * 1000.0)
+
+    def terminate(self, spec: ScaleSpec, resources: list[Resource]) -> None:
+        self.manager({"action": "terminate", "ids": [r.id for r in resources]})
+
+    def gone(self, spec: ScaleSpec, resources: list[Resource]) -> list[bool]:
+        answer = self.manager({"action": "confirm_termination", "ids": [r.id for r in resources]})
+        states = {i["id"]: i["state"] for i in answer["instances"]}
+        return [states.get(r.id) == "terminated" for r in resources]

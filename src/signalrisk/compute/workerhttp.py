@@ -1,0 +1,69 @@
+"""Calling worker apps over HTTP: health checks and batches, errors translated once here."""
+
+from __future__ import annotations
+
+import math
+import shlex
+from typing import Any
+
+import httpx
+
+from signalrisk.compute.base import BatchResult
+from signalrisk.core.errors import ComputeError, FunctionError
+
+SAMPLE_PAYLOAD = '{"mean": 0.001, "std": 0.02, "shots": 10000}'
+
+
+def auth_header(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def is_healthy(client: httpx.Client, url: str, secret: str, timeout_s: float = 0.5) -> bool:
+    """Whether the worker at ``url`` answers its health check with this scale's secret."""
+    try:
+        response = client.get(f"{url}/health", headers=auth_header(secret), timeout=timeout_s)
+    except httpx.HTTPError:
+        return False
+    return response.status_code == 200
+
+
+def post_batch(
+    client: httpx.Client, url: str, secret: str, payload: dict[str, Any], timeout_s: float
+) -> dict[str, Any]:
+    """POST a compute payload; a transport error, error status or handler error is ComputeError."""
+    try:
+        response = client.post(url, json=payload, headers=auth_header(secret), timeout=timeout_s)
+    except httpx.HTTPError as exc:
+        raise ComputeError(f"worker {url} did not answer: {exc!r}") from exc
+    if response.headers.get("x-amz-function-error") or response.status_code == 422:
+        body = response.json()
+        message = body.get("errorMessage") or body.get("error", {}).get("message", "")
+        raise FunctionError(f"compute handler error: {message}")
+    if response.status_code != 200:
+        raise ComputeError(f"worker {url} failed ({response.status_code}): {response.text[:300]}")
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def batch_result(body: dict[str, Any], billed_ms: float | None = None) -> BatchResult:
+    """A worker's answer as a BatchResult; ``billed_ms`` defaults to Lambda's 1 ms rounding."""
+    duration = float(body.get("duration_ms", 0.0))
+    return BatchResult(
+        resource_id=str(body["resource_id"]),
+        resource_index=int(body["resource_index"]),
+        pid=body.get("pid"),
+        var95=list(body["var95"]),
+        var99=list(body["var99"]),
+        started=float(body["started"]),
+        finished=float(body["finished"]),
+        billed_ms=float(math.ceil(duration)) if billed_ms is None else billed_ms,
+    )
+
+
+def curl_command(url: str, headers: dict[str, str], payload: str = SAMPLE_PAYLOAD) -> str:
+    """A curl command line that POSTs ``payload`` to ``url``."""
+    parts = ["curl", "-sS", "-X", "POST", "-H", "Content-Type: application/json"]
+    for name, value in headers.items():
+        parts += ["-H", f"{name}: {value}"]
+    parts += ["-d", payload, url]
+    return shlex.join(parts)

@@ -1,0 +1,1 @@
+"""Configuration and the error hierarchy shared by every layer."""

@@ -1,0 +1,92 @@
+"""One typed configuration for the whole service, read from the environment at the edges.
+
+Every setting has an environment variable ``SIGNALRISK_<NAME>``; nested groups use a double
+underscore, e.g. ``SIGNALRISK_PRICES__EC2_HOURLY=0.0104``. Bounds are validated here, so a bad
+value stops the service at start-up with a message that names it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Platform = Literal["local", "aws"]
+ServiceName = Literal["lambda", "ec2"]
+
+
+class PriceTable(BaseModel):
+    """AWS on-demand list prices, us-east-1 (USD). Costs are estimates from these figures."""
+
+    lambda_gb_second: float = Field(0.0000166667, ge=0)
+    lambda_per_request: float = Field(0.20 / 1_000_000, ge=0)
+    lambda_memory_mb: int = Field(1024, ge=128, le=10240)
+    lambda_provisioned_gb_second: float = Field(0.0000041667, ge=0)
+    ec2_instance_type: str = "t2.micro"
+    ec2_hourly: float = Field(0.0116, ge=0)
+    ec2_ipv4_hourly: float = Field(0.005, ge=0)
+    ec2_minimum_seconds: float = Field(60.0, ge=0)
+    ec2_boot_seconds: float = Field(
+        45.0, ge=0, description="boot time charged on the local platform instead of process start"
+    )
+
+
+class Limits(BaseModel):
+    """Guards on the size of a job; the defaults admit 500 signals x d=1e7 x r=32."""
+
+    max_r_lambda: int = Field(64, ge=1, le=1000)
+    max_r_ec2: int = Field(32, ge=1, le=1000)
+    max_d: int = Field(10_000_000, ge=1)
+    max_work: int = Field(500 * 10_000_000 * 32, ge=1, description="max of d x r x signals")
+
+    def max_r(self, service: ServiceName) -> int:
+        return self.max_r_lambda if service == "lambda" else self.max_r_ec2
+
+
+class Settings(BaseSettings):
+    """Every setting of signalrisk, with its default."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SIGNALRISK_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    platform: Platform = "local"
+    home: Path = Field(Path("var"), description="database, audit and charts of the local platform")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in home")
+
+    token: str | None = Field(None, description="bearer token for full access beyond loopback")
+    read_token: str | None = Field(None, description="bearer token for read-only access")
+    allow_anonymous: bool = Field(False, description="serve beyond loopback with no token")
+
+    price_source: Literal["bundled", "csv", "yahoo"] = "bundled"
+    csv_path: Path | None = Field(None, description="CSV file or directory of <TICKER>.csv")
+    default_ticker: str = "NVDA"
+    window_days: int = Field(1094, ge=10, description="default window: end - window_days .. end")
+
+    warmup_deadline_s: float = Field(60.0, gt=0)
+    worker_call_timeout_s: float = Field(600.0, gt=0)
+    worker_orphan_timeout_s: float = Field(
+        300.0, gt=0, description="a local worker not called for this long stops itself"
+    )
+    heartbeat_interval_s: float = Field(30.0, gt=0)
+
+    prices: PriceTable = PriceTable()
+    limits: Limits = Limits()
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'signalrisk.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

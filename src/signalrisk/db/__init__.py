@@ -1,0 +1,1 @@
+"""The service's state: SQLAlchemy models, engine and migrations."""

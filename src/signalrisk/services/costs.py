@@ -1,0 +1,88 @@
+"""Billable time and money (SPEC §4), from the configured price table.
+
+Billable time is summed over resources:
+
+- Lambda: the billed duration of each invocation (1 ms granularity) at the configured memory,
+  ``cost = billed_s x memory_GB x price_per_GB_s + requests x price_per_request``;
+- EC2: per second at the instance's hourly price plus its public IPv4 address, with a 60-second
+  minimum once per instance lifetime, charged with the warm-up (the first minute of every
+  instance's life); an analysis then costs its wall time x r.
+
+On the local platform the figures are what the same job would cost on AWS (``local-simulated``),
+with the configured EC2 boot time standing in for the local process start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from signalrisk.core.config import PriceTable
+
+Basis = Literal["lambda-report", "list-price", "local-simulated"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """Billable seconds and US dollars, with what the figure rests on."""
+
+    billable_s: float
+    usd: float
+    estimate: bool
+    basis: Basis
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def basis_for(platform: str, service: str) -> tuple[bool, Basis]:
+    """Whether a cost is an estimate, and its basis, on ``platform`` for ``service``."""
+    if platform == "local":
+        return True, "local-simulated"
+    if service == "lambda":
+        return False, "lambda-report"  # AWS's own billed duration at the list price
+    return True, "list-price"
+
+
+def lambda_cost(billed_ms: Sequence[float], prices: PriceTable) -> float:
+    """Dollars for invocations of the given billed durations."""
+    gb = prices.lambda_memory_mb / 1024.0
+    seconds = sum(billed_ms) / 1000.0
+    return seconds * gb * prices.lambda_gb_second + len(billed_ms) * prices.lambda_per_request
+
+
+def ec2_rate_per_s(prices: PriceTable) -> float:
+    """Dollars per instance-second: the instance type plus its public IPv4 address."""
+    return (prices.ec2_hourly + prices.ec2_ipv4_hourly) / 3600.0
+
+
+def warmup_cost(
+    platform: str, service: str, per_resource_s: Sequence[float], prices: PriceTable
+) -> Cost:
+    """Cost of warming up: ``per_resource_s`` is each resource's billable warm-up seconds
+    (Lambda: billed duration of its warm-up invocation; EC2: launch request to ready)."""
+    estimate, basis = basis_for(platform, service)
+    if service == "lambda":
+        usd = lambda_cost([s * 1000.0 for s in per_resource_s], prices)
+        return Cost(sum(per_resource_s), usd, estimate, basis)
+    if platform == "local":
+        per_resource_s = [prices.ec2_boot_seconds for _ in per_resource_s]
+    charged = [max(s, prices.ec2_minimum_seconds) for s in per_resource_s]
+    return Cost(sum(per_resource_s), sum(charged) * ec2_rate_per_s(prices), estimate, basis)
+
+
+def analysis_cost(
+    platform: str,
+    service: str,
+    billed_ms: Sequence[float],
+    wall_s: float,
+    r: int,
+    prices: PriceTable,
+) -> Cost:
+    """Cost of one analysis: Lambda bills each invocation's duration, EC2 the wall time x r."""
+    estimate, basis = basis_for(platform, service)
+    if service == "lambda":
+        return Cost(sum(billed_ms) / 1000.0, lambda_cost(billed_ms, prices), estimate, basis)
+    seconds = wall_s * r
+    return Cost(seconds, seconds * ec2_rate_per_s(prices), estimate, basis)

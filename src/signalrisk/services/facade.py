@@ -1,0 +1,24 @@
+"""The facade shared by the API and the CLI: one object with the service's operations."""
+
+from __future__ import annotations
+
+from signalrisk.core.config import Settings
+from signalrisk.services.analysis import AnalysisService
+from signalrisk.services.context import ServiceContext
+from signalrisk.services.scaling import ScaleService
+
+
+class Facade:
+    """Scale and analysis services on one context."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.ctx = ServiceContext(settings)
+        self.scales = ScaleService(self.ctx)
+        self.analyses = AnalysisService(self.ctx, self.scales)
+
+    def start(self) -> None:
+        """Bring the schema up to date."""
+        self.ctx.db.migrate()
+
+    def close(self) -> None:
+        self.ctx.close()

@@ -1,0 +1,430 @@
+"""Warming up, observing and scaling down the compute (SPEC §2 state table).
+
+The scale lives in the database; every transition is a compare-and-set ``UPDATE … WHERE state =
+…``, so that two requests (or two API processes) never both win. Progress (a warming scale
+becoming ready, a terminating one becoming gone) is made by :meth:`ScaleService.advance`, which
+is idempotent: a background thread calls it while something is in flight, and the status
+endpoints call it too, so progress also happens where background threads are frozen (App Engine).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from signalrisk.compute.base import Resource, ScaleSpec
+from signalrisk.core.errors import Busy, InvalidParameter, NotWarm
+from signalrisk.db.models import Control, ResourceRow, ScaleRow
+from signalrisk.services.context import ServiceContext
+from signalrisk.services.costs import Cost, warmup_cost
+from signalrisk.services.states import READY_STATES, State
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("lambda", "ec2")
+IN_FLIGHT = ("warming", "terminating")
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleView:
+    """A scale as the API reports it."""
+
+    id: str | None
+    service: str | None
+    r: int
+    state: State
+    resources: list[Resource]
+    warmup: Cost | None
+    requested_at: float | None = None
+    ready_at: float | None = None
+    error: str | None = None
+
+    @property
+    def all_alive(self) -> bool:
+        return bool(self.resources) and all(r.state == "ready" for r in self.resources)
+
+
+COLD = ScaleView(None, None, 0, "cold", [], None)
+
+
+def _resource(row: ResourceRow) -> Resource:
+    return Resource(
+        id=row.id,
+        index=row.index,
+        state=row.state,  # type: ignore[arg-type]
+        address=row.address,
+        pid=row.pid,
+        create_time=row.create_time,
+        warm_billed_ms=row.warm_billed_ms,
+        detail=dict(row.detail or {}),
+    )
+
+
+def _spec(row: ScaleRow) -> ScaleSpec:
+    return ScaleSpec(row.id, row.service, row.r, row.secret)
+
+
+class ScaleService:
+    """The scale of this deployment: one current scale at a time."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _control(self, session: Session) -> Control:
+        control = session.get(Control, 1)
+        if control is None:  # a database migrated by hand without the seed row
+            control = Control(id=1)
+            session.add(control)
+            session.flush()
+        return control
+
+    def _view(self, session: Session, row: ScaleRow | None) -> ScaleView:
+        if row is None or row.state == "terminated":
+            return COLD
+        resources = session.scalars(
+            select(ResourceRow).where(ResourceRow.scale_id == row.id).order_by(ResourceRow.index)
+        ).all()
+        warm = None
+        if row.warmup_cost is not None and row.warmup_billable_s is not None:
+            platform = self.ctx.settings.platform
+            estimate = platform == "local" or row.service != "lambda"
+            warm = Cost(
+                row.warmup_billable_s,
+                row.warmup_cost,
+                estimate,
+                row.warmup_basis or "local-simulated",
+            )  # type: ignore[arg-type]
+        return ScaleView(
+            row.id,
+            row.service,
+            row.r,
+            row.state,  # type: ignore[arg-type]
+            [_resource(r) for r in resources],
+            warm,
+            row.requested_at,
+            row.ready_at,
+            row.error,
+        )
+
+    def current(self) -> ScaleView:
+        """The current scale, without making progress."""
+        with self.ctx.db.session() as session:
+            control = self._control(session)
+            row = (
+                session.get(ScaleRow, control.current_scale_id)
+                if control.current_scale_id
+                else None
+            )
+            return self._view(session, row)
+
+    # -- transitions ----------------------------------------------------------------------
+
+    def validate(self, service: str, r: int) -> None:
+        """SPEC §2 ranges: ``s`` one of lambda/ec2, ``r`` from 1 to the configured maximum."""
+        if service not in SERVICES:
+            raise InvalidParameter("s must be 'lambda' or 'ec2'", field="s")
+        high = self.ctx.settings.limits.max_r(service)  # type: ignore[arg-type]
+        if not 1 <= r <= high:
+            raise InvalidParameter(
+                f"r must be an integer from 1 to {high} for {service}", field="r"
+            )
+
+    def warmup(self, service: str, r: int) -> ScaleView:
+        """Start warming ``r`` resources of ``service``, per the state table; returns at once."""
+        self.validate(service, r)
+        current = self.current()
+        same = current.service == service and current.r == r
+        if current.state in ("analysing", "terminating"):
+            raise Busy(f"the scale is {current.state}; try again when it is done")
+        if current.state in ("warming", "ready") and same:
+            return current
+        if current.state == "warming":
+            raise Busy("a different warm-up is in progress; terminate it first")
+        if current.state == "ready":
+            self._begin_termination(current.id, from_states=("ready",))  # never leak the old one
+        elif current.state == "failed":
+            self._terminate_failed(current)
+        return self._start(service, r)
+
+    def _start(self, service: str, r: int) -> ScaleView:
+        now = time.time()
+        row = ScaleRow(
+            id=secrets.token_hex(16),
+            service=service,
+            platform=self.ctx.settings.platform,
+            r=r,
+            state="warming",
+            secret=secrets.token_urlsafe(32),
+            requested_at=now,
+            deadline_at=now + self.ctx.settings.warmup_deadline_s,
+        )
+        with self.ctx.db.session() as session:
+            # The row (the scale's tag) is committed before anything starts.
+            session.add(row)
+            self._control(session).current_scale_id = row.id
+        resources = self.ctx.provider(service).launch(_spec(row))
+        launched = time.time()
+        with self.ctx.db.session() as session:
+            for resource in resources:
+                session.add(
+                    ResourceRow(
+                        id=resource.id,
+                        scale_id=row.id,
+                        index=resource.index,
+                        state=resource.state,
+                        address=resource.address,
+                        pid=resource.pid,
+                        create_time=resource.create_time,
+                        launched_at=launched,
+                        detail=resource.detail,
+                    )
+                )
+        log.info("warm-up started", extra={"scale": row.id, "service": service, "r": r})
+        return self.current()
+
+    def _cas(
+        self, scale_id: str | None, from_states: tuple[str, ...], to_state: str, **values: object
+    ) -> bool:
+        """Move a scale from one of ``from_states`` to ``to_state``; False if another won."""
+        if scale_id is None:
+            return False
+        with self.ctx.db.session() as session:
+            result = session.execute(
+                update(ScaleRow)
+                .where(ScaleRow.id == scale_id, ScaleRow.state.in_(from_states))
+                .values(state=to_state, **values)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _begin_termination(self, scale_id: str | None, from_states: tuple[str, ...]) -> None:
+        if not self._cas(scale_id, from_states, "terminating", terminate_requested_at=time.time()):
+            return
+        with self.ctx.db.session() as session:
+            row = session.get(ScaleRow, scale_id)
+            assert row is not None
+            resources = [
+                _resource(r)
+                for r in session.scalars(select(ResourceRow).where(ResourceRow.scale_id == row.id))
+            ]
+            spec = _spec(row)
+        self.ctx.provider(spec.service).terminate(spec, resources)
+
+    def terminate(self) -> ScaleView:
+        """Scale down to zero (SPEC §2): 409 while analysing; otherwise ok."""
+        current = self.current()
+        if current.state == "analysing":
+            raise Busy("an analysis is running; terminate when it has finished")
+        if current.state in ("warming", "ready"):
+            self._begin_termination(current.id, from_states=("warming", "ready"))
+        elif current.state == "failed":
+            self._terminate_failed(current)
+        return self.current()
+
+    def _terminate_failed(self, current: ScaleView) -> None:
+        assert current.id is not None and current.service is not None
+        spec = self._spec_of(current.id)
+        self.ctx.provider(current.service).terminate(spec, current.resources)
+        self._cas(current.id, ("failed",), "terminating", terminate_requested_at=time.time())
+
+    def _spec_of(self, scale_id: str) -> ScaleSpec:
+        with self.ctx.db.session() as session:
+            row = session.get(ScaleRow, scale_id)
+            assert row is not None
+            return _spec(row)
+
+    def begin_analysis(self) -> tuple[ScaleSpec, list[Resource]]:
+        """Claim the ready scale for one analysis (ready -> analysing), or 409."""
+        current = self.current()
+        if current.state == "analysing":
+            raise Busy("an analysis is already running")
+        if current.state != "ready" or not self._cas(current.id, ("ready",), "analysing"):
+            again = self.current().state
+            if again == "analysing":
+                raise Busy("an analysis is already running")
+            raise NotWarm(f"the scale is {again}; POST /warmup and wait for /scaled_ready")
+        assert current.id is not None
+        return self._spec_of(current.id), current.resources
+
+    def end_analysis(self, scale_id: str) -> None:
+        self._cas(scale_id, ("analysing",), "ready")
+
+    # -- progress -------------------------------------------------------------------------
+
+    def advance(self, check_ready: bool = False) -> ScaleView:
+        """Make whatever progress is due: warming -> ready/failed, terminating -> gone.
+
+        With ``check_ready``, the resources of a ready scale are probed too (liveness).
+        """
+        with self.ctx.db.session() as session:
+            rows = session.scalars(
+                select(ScaleRow).where(
+                    ScaleRow.state.in_(("warming", "terminating", "failed", "ready"))
+                )
+            ).all()
+            todo = [(r.id, r.state) for r in rows]
+        for scale_id, state in todo:
+            if state == "warming":
+                self._advance_warming(scale_id)
+            elif state in ("terminating", "failed"):
+                self._advance_termination(scale_id, state)
+            elif check_ready:
+                self._probe(scale_id)
+        return self.current()
+
+    def _load(self, scale_id: str) -> tuple[ScaleSpec, list[Resource], ScaleRow]:
+        with self.ctx.db.session() as session:
+            row = session.get(ScaleRow, scale_id)
+            assert row is not None
+            resources = [
+                _resource(r)
+                for r in session.scalars(
+                    select(ResourceRow)
+                    .where(ResourceRow.scale_id == scale_id)
+                    .order_by(ResourceRow.index)
+                )
+            ]
+            session.expunge(row)
+            return _spec(row), resources, row
+
+    def _probe(self, scale_id: str) -> list[Resource]:
+        spec, resources, _ = self._load(scale_id)
+        live = [r for r in resources if r.state in ("starting", "ready")]
+        probed = self.ctx.provider(spec.service).probe(spec, live) if live else []
+        now = time.time()
+        with self.ctx.db.session() as session:
+            for before, after in zip(live, probed, strict=True):
+                if after == before:
+                    continue
+                row = session.get(ResourceRow, after.id)
+                assert row is not None
+                row.state, row.address, row.pid = after.state, after.address, after.pid
+                row.create_time, row.warm_billed_ms = after.create_time, after.warm_billed_ms
+                if after.state == "ready" and row.ready_at is None:
+                    row.ready_at = now
+                if after.state == "dead":
+                    row.ended_at = now
+                    log.warning("resource died", extra={"scale": scale_id, "resource": row.id})
+        by_id = {r.id: r for r in probed}
+        return [by_id.get(r.id, r) for r in resources]
+
+    def _advance_warming(self, scale_id: str) -> None:
+        resources = self._probe(scale_id)
+        spec, _, row = self._load(scale_id)
+        if resources and all(r.state == "ready" for r in resources):
+            cost = self._warmup_cost(spec, resources, row)
+            self._cas(
+                scale_id,
+                ("warming",),
+                "ready",
+                ready_at=time.time(),
+                warmup_billable_s=cost.billable_s,
+                warmup_cost=cost.usd,
+                warmup_basis=cost.basis,
+            )
+            log.info("scale ready", extra={"scale": scale_id})
+        elif time.time() > row.deadline_at:
+            error = (
+                f"warm-up not ready within {self.ctx.settings.warmup_deadline_s:g} s; "
+                f"{sum(r.state == 'ready' for r in resources)} of {spec.r} resources ready"
+            )
+            if self._cas(scale_id, ("warming",), "failed", error=error):
+                log.error("warm-up failed", extra={"scale": scale_id, "error": error})
+                self.ctx.provider(spec.service).terminate(spec, resources)
+
+    def _warmup_cost(self, spec: ScaleSpec, resources: list[Resource], row: ScaleRow) -> Cost:
+        with self.ctx.db.session() as session:
+            rows = session.scalars(select(ResourceRow).where(ResourceRow.scale_id == spec.scale_id))
+            if spec.service == "lambda":
+                seconds = [(r.warm_billed_ms or 0.0) / 1000.0 for r in rows]
+            else:
+                seconds = [(r.ready_at or time.time()) - r.launched_at for r in rows]
+        return warmup_cost(
+            self.ctx.settings.platform, spec.service, seconds, self.ctx.settings.prices
+        )
+
+    def _advance_termination(self, scale_id: str, state: str) -> None:
+        spec, resources, _ = self._load(scale_id)
+        provider = self.ctx.provider(spec.service)
+        pending = [r for r in resources if r.state != "terminated"]
+        if state == "terminating" and pending:
+            provider.terminate(spec, pending)  # again: idempotent, and covers a crash mid-way
+        gone = provider.gone(spec, pending) if pending else []
+        now = time.time()
+        with self.ctx.db.session() as session:
+            for resource, is_gone in zip(pending, gone, strict=True):
+                if is_gone:
+                    row = session.get(ResourceRow, resource.id)
+                    assert row is not None
+                    row.state, row.ended_at = "terminated", row.ended_at or now
+        if state == "terminating" and all(gone):
+            self._cas(scale_id, ("terminating",), "terminated", terminated_at=now)
+
+    def resources_gone(self, view: ScaleView) -> bool:
+        """Whether every resource of ``view`` has stopped (for a failed scale's clean-up)."""
+        if view.id is None or not view.resources:
+            return True
+        spec = self._spec_of(view.id)
+        return all(self.ctx.provider(spec.service).gone(spec, view.resources))
+
+    def in_flight(self) -> bool:
+        with self.ctx.db.session() as session:
+            count = session.scalars(
+                select(ScaleRow.id).where(ScaleRow.state.in_(IN_FLIGHT))
+            ).first()
+            return count is not None
+
+    # -- answers --------------------------------------------------------------------------
+
+    def scaled_ready(self) -> bool:
+        view = self.advance(check_ready=True)
+        return view.state in READY_STATES and view.all_alive
+
+    def scaled_terminated(self) -> bool:
+        view = self.advance()
+        if view.state == "cold":
+            return True
+        if view.state == "failed":
+            return self.resources_gone(view)
+        return False
+
+    def warmup_cost(self) -> Cost:
+        view = self.current()
+        if view.warmup is None:
+            raise NotWarm("no warm-up has completed; POST /warmup and wait for /scaled_ready")
+        return view.warmup
+
+    def endpoints(self, api_url: str) -> dict[str, str]:
+        view = self.current()
+        if view.id is None or view.service is None or view.state not in READY_STATES:
+            return {}
+        spec = self._spec_of(view.id)
+        live = [r for r in view.resources if r.state == "ready"]
+        return self.ctx.provider(view.service).endpoints(spec, live, api_url)
+
+    def shutdown(self) -> None:
+        """Stop the local workers with the service (Ctrl-C); the state says so afterwards."""
+        if self.ctx.settings.platform != "local":
+            return  # cloud resources outlive the API by design; /terminate stops them
+        view = self.current()
+        if view.id is None:
+            return
+        self._cas(
+            view.id,
+            ("warming", "ready", "analysing", "failed"),
+            "terminating",
+            terminate_requested_at=time.time(),
+            error="stopped with the service",
+        )
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline:
+            self._advance_termination(view.id, "terminating")
+            if self.current().state == "cold":
+                return
+            time.sleep(0.05)

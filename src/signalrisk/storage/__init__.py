@@ -1,0 +1,1 @@
+"""Object stores for audit records and charts: the interface, the registry and providers."""

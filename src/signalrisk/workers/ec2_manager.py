@@ -1,0 +1,81 @@
+"""The EC2-manager function (AWS Lambda handler), with the source system's actions.
+
+    {"action": "create", "r": 3, "scale_id": "...", "secret": "..."}  -> {"ids": [...]}
+    {"action": "confirm_creation", "ids": [...]}
+        -> {"warm": "false", "instances": [...]} | {"warm": "true", "instances_dns": [...], ...}
+    {"action": "terminate", "ids": [...]}                              -> {"result": "ok"}
+    {"action": "confirm_termination", "ids": [...]}
+        -> {"result": "ok", "terminated": "true"} | {"result": "pending", "terminated": "false"}
+
+It launches without waiting for instances to boot. ``handle`` takes the fleet to manage, so the
+same code manages local worker processes on the local platform and EC2 on AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from signalrisk.compute.fleet import Fleet
+
+
+def _ids(event: dict[str, Any]) -> list[str]:
+    ids = event.get("ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError("ids must be a list of instance ids")
+    return ids
+
+
+def handle(event: dict[str, Any], fleet: Fleet) -> dict[str, Any]:
+    """Carry out one action on ``fleet``; raises ValueError on a bad payload."""
+    action = event.get("action")
+    if action == "create":
+        try:
+            count = int(event.get("r", 0))
+        except (TypeError, ValueError) as exc:
+            raise ValueError("r must be a positive integer") from exc
+        if count < 1:
+            raise ValueError("r must be a positive integer")
+        tags = {"signalrisk:scale": str(event.get("scale_id", ""))}
+        return {"ids": fleet.run(count, tags, str(event.get("secret", "")))}
+    if action == "confirm_creation":
+        instances = fleet.describe(_ids(event))
+        listed = [asdict(i) for i in instances]
+        if instances and all(i.state == "running" for i in instances):
+            return {
+                "warm": "true",
+                "instances_dns": [i.address for i in instances],
+                "instances": listed,
+            }
+        return {"warm": "false", "instances": listed}
+    if action == "terminate":
+        fleet.terminate(_ids(event))
+        return {"result": "ok"}
+    if action == "confirm_termination":
+        instances = fleet.describe(_ids(event))
+        done = all(i.state == "terminated" for i in instances)
+        return {
+            "result": "ok" if done else "pending",
+            "terminated": "true" if done else "false",
+            "instances": [asdict(i) for i in instances],
+        }
+    raise ValueError(
+        "action must be one of create, confirm_creation, terminate, confirm_termination"
+    )
+
+
+def fleet_from_environment() -> Fleet:
+    """The fleet named by ``SIGNALRISK_FLEET`` (``local``: worker processes in SIGNALRISK_HOME)."""
+    name = os.environ.get("SIGNALRISK_FLEET", "local")
+    if name == "local":
+        from signalrisk.compute.localfleet import LocalProcessFleet
+
+        return LocalProcessFleet(Path(os.environ.get("SIGNALRISK_HOME", "var")).resolve())
+    raise ValueError(f"unknown fleet {name!r}; valid: local")
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """AWS Lambda entry point: ``signalrisk.workers.ec2_manager.handler``."""
+    return handle(event, fleet_from_environment())
