@@ -61,3 +61,7 @@ def version() -> None:
     from signalrisk import __version__
 
     typer.echo(__version__)
+
+
+if __name__ == "__main__":
+    app()

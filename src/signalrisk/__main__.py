@@ -1,0 +1,5 @@
+"""``python -m signalrisk``: the CLI."""
+
+from signalrisk.cli import app
+
+app()

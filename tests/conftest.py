@@ -1,0 +1,29 @@
+"""Shared fixtures: a real API process per module, torn down with all its workers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.server import ApiServer
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """A running API on its own home directory, shared by the tests of one module."""
+    server = ApiServer(Path(tmp_path_factory.mktemp("home")))
+    server.start()
+    yield server
+    server.stop()
+    assert not server.workers(), "workers outlived the API"
+
+
+@pytest.fixture
+def fresh_api(tmp_path: Path) -> Iterator[ApiServer]:
+    """A running API of one's own, for tests that kill or restart it."""
+    server = ApiServer(tmp_path / "home")
+    server.start()
+    yield server
+    server.stop()
