@@ -12,7 +12,7 @@ import secrets
 import time
 from pathlib import Path
 
-from signalrisk.compute.fleet import Instance
+from signalrisk.compute.fleet import Instance, InstanceState
 from signalrisk.compute.localproc import is_alive, spawn_worker, stop_worker
 
 
@@ -81,7 +81,7 @@ class LocalProcessFleet:
             elif pid_i is None:
                 out.append(Instance(instance_id, "pending", None))
             elif is_alive(pid_i, ctime_f):
-                state = "shutting-down" if record.get("terminating") else "running"
+                state: InstanceState = "shutting-down" if record.get("terminating") else "running"
                 out.append(
                     Instance(
                         instance_id, state, f"http://127.0.0.1:{record['port']}", pid_i, ctime_f

@@ -10,6 +10,7 @@ find every worker of this deployment even when the database has lost track of it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -90,10 +91,8 @@ def spawn_worker(
 
 def _reap(pid: int) -> None:
     """Collect the exit status of our own child, so that it does not linger as a zombie."""
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: its parent (or init) reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child: its own parent (or init) reaps it
 
 
 def is_alive(pid: int | None, create_time: float | None) -> bool:
@@ -114,10 +113,8 @@ def stop_worker(pid: int | None, create_time: float | None) -> None:
     """Ask a worker to stop (SIGTERM); ``kill_worker`` finishes the job if it lingers."""
     if is_alive(pid, create_time):
         assert pid is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
 
 
 def kill_worker(pid: int | None, create_time: float | None, grace_s: float = 3.0) -> None:
@@ -128,10 +125,8 @@ def kill_worker(pid: int | None, create_time: float | None, grace_s: float = 3.0
         time.sleep(0.02)
     if is_alive(pid, create_time):
         assert pid is not None
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def find_workers(scale_id: str | None = None) -> list[psutil.Process]:

@@ -36,8 +36,8 @@ def post_batch(
     except httpx.HTTPError as exc:
         raise ComputeError(f"worker {url} did not answer: {exc!r}") from exc
     if response.headers.get("x-amz-function-error") or response.status_code == 422:
-        body = response.json()
-        message = body.get("errorMessage") or body.get("error", {}).get("message", "")
+        failure = response.json()
+        message = failure.get("errorMessage") or failure.get("error", {}).get("message", "")
         raise FunctionError(f"compute handler error: {message}")
     if response.status_code != 200:
         raise ComputeError(f"worker {url} failed ({response.status_code}): {response.text[:300]}")

@@ -2,12 +2,12 @@
 
 Every failure that a caller may see is a :class:`SignalRiskError` with a stable ``code``::
 
-    SignalRiskError                    code            meaning
+    SignalRiskError                    code               meaning
     ├── InvalidParameter               invalid_parameter  a field is outside its allowed range
-    ├── LimitExceeded                  limit_exceeded     a configured guard (r, d x r x signals, cost)
+    ├── LimitExceeded                  limit_exceeded     a configured guard (r, d x r x signals)
     ├── UnknownTicker                  unknown_ticker     no prices for the ticker
     ├── NotWarm                        not_warm           no ready scale to run on
-    ├── Busy                           busy               the scale is in a state that forbids the call
+    ├── Busy                           busy               the scale's state forbids the call
     ├── NoAnalysis                     no_analysis        no analysis to report on
     ├── Unauthorized                   unauthorized       missing or wrong bearer token
     ├── Forbidden                      forbidden          the token's role may not do this

@@ -6,7 +6,7 @@ the same database, answers the same.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -15,7 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 class Base(DeclarativeBase):
     """Times are epoch seconds (float, UTC): portable across SQLite and PostgreSQL."""
 
-    type_annotation_map = {dict[str, Any]: JSON, float: Float}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, float: Float}
 
 
 class Control(Base):

@@ -21,8 +21,8 @@ def detect_signals(
 ) -> IntArray:
     """Positions ``i`` (the third candle) where the pattern of ``side`` completes.
 
-    buy:  for days i-2, i-1, i: ``close - open >= body``, and ``close[i] > close[i-1] > close[i-2]``;
-    sell: for days i-2, i-1, i: ``open - close >= body``, and ``close[i] < close[i-1] < close[i-2]``.
+    buy:  on days i-2, i-1, i ``close - open >= body``, and ``close[i] > close[i-1] > close[i-2]``;
+    sell: on days i-2, i-1, i ``open - close >= body``, and ``close[i] < close[i-1] < close[i-2]``.
     Overlapping runs fire on consecutive days. Returns ascending int64 positions.
     """
     if len(open_) < 3:

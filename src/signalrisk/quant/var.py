@@ -117,7 +117,7 @@ def simulate_signal(
 def simulate_var(
     means: FloatArray, stds: FloatArray, d: int, seed: int, resource_index: int = 0
 ) -> VarEstimates:
-    """VaR of every signal of a batch on one resource; signal ``j`` uses stream (seed, resource, j)."""
+    """VaR of every signal of a batch on one resource; signal j uses stream (seed, resource, j)."""
     if d < 1:
         raise ValueError("d must be at least 1")
     n = len(means)

@@ -52,7 +52,7 @@ MAX_SEED = 2**63 - 1
 
 @dataclass(frozen=True, slots=True)
 class AnalysisRequest:
-    """An analysis as asked: ``h`` history days, ``d`` shots per resource, side ``t``, ``p`` days."""
+    """An analysis as asked: h history days, d shots per resource, side t, horizon p days."""
 
     h: int
     d: int

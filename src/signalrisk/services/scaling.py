@@ -21,7 +21,7 @@ from signalrisk.compute.base import Resource, ScaleSpec
 from signalrisk.core.errors import Busy, InvalidParameter, NotWarm
 from signalrisk.db.models import Control, ResourceRow, ScaleRow
 from signalrisk.services.context import ServiceContext
-from signalrisk.services.costs import Cost, warmup_cost
+from signalrisk.services.costs import Cost, basis_for, warmup_cost
 from signalrisk.services.states import READY_STATES, State
 
 log = logging.getLogger(__name__)
@@ -93,14 +93,8 @@ class ScaleService:
         ).all()
         warm = None
         if row.warmup_cost is not None and row.warmup_billable_s is not None:
-            platform = self.ctx.settings.platform
-            estimate = platform == "local" or row.service != "lambda"
-            warm = Cost(
-                row.warmup_billable_s,
-                row.warmup_cost,
-                estimate,
-                row.warmup_basis or "local-simulated",
-            )  # type: ignore[arg-type]
+            estimate, basis = basis_for(row.platform, row.service)
+            warm = Cost(row.warmup_billable_s, row.warmup_cost, estimate, basis)
         return ScaleView(
             row.id,
             row.service,

@@ -1,4 +1,4 @@
-"""Prices from CSV files in the Yahoo Finance layout ``Date,Open,High,Low,Close,Adj Close,Volume``."""
+"""Prices from CSV files in Yahoo Finance's layout: Date,Open,High,Low,Close,Adj Close,Volume."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from signalrisk.sources.csvfile import normalise_ticker
 
 
 class YahooSource:
-    """Daily bars with ``auto_adjust=False`` (Open/Close split-adjusted only), cached for an hour."""
+    """Daily bars with ``auto_adjust=False`` (Open/Close split-adjusted only), cached 1 h."""
 
     name = "yahoo"
 
