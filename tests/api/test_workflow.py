@@ -23,7 +23,9 @@ def run_seed_client(api: ApiServer, service: str) -> dict[str, object]:
     """What the original test client does, returning every answer."""
     out: dict[str, object] = {}
     assert api.post("/warmup", {"s": service, "r": "3"}).json() == {
-        **api.post("/warmup", {"s": service, "r": "3"}).json(), "result": "ok"}
+        **api.post("/warmup", {"s": service, "r": "3"}).json(),
+        "result": "ok",
+    }
     api.wait_for("/scaled_ready", "warm")
     for path in ("/get_warmup_cost", "/get_endpoints"):
         response = api.get(path)
@@ -32,8 +34,15 @@ def run_seed_client(api: ApiServer, service: str) -> dict[str, object]:
     response = api.post("/analyse", STANDARD)
     assert response.status_code == 200, response.text
     assert response.json()["result"] == "ok"
-    for path in ("/get_sig_vars9599", "/get_avg_vars9599", "/get_sig_profit_loss",
-                 "/get_tot_profit_loss", "/get_chart_url", "/get_time_cost", "/get_audit"):
+    for path in (
+        "/get_sig_vars9599",
+        "/get_avg_vars9599",
+        "/get_sig_profit_loss",
+        "/get_tot_profit_loss",
+        "/get_chart_url",
+        "/get_time_cost",
+        "/get_audit",
+    ):
         response = api.get(path)
         assert response.status_code == 200, (path, response.text)
         out[path] = response.json()
@@ -60,7 +69,8 @@ def test_run_seed_workflow_matches_reference_figures(api: ApiServer, service: st
         for level, key in ((95, "var95"), (99, "var99")):
             truth = accuracy.analytic_var(item["mean"], item["std"], level)
             tolerance = 6 * accuracy.standard_error(item["std"], 10000, 3, level) + abs(
-                accuracy.bias(item["std"], 10000, level))
+                accuracy.bias(item["std"], 10000, level)
+            )
             assert abs(item[key] - truth) <= tolerance
     avg = answers["/get_avg_vars9599"]
     assert math.isclose(avg["var95"], sum(sig["var95"]) / 36)  # type: ignore[index]
