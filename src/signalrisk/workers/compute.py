@@ -39,9 +39,12 @@ def resource_id(context: Any = None) -> str:
 
 def _as_floats(value: Any, name: str) -> tuple[np.ndarray[Any, np.dtype[np.float64]], bool]:
     scalar = not isinstance(value, list)
+    items = [value] if scalar else value
+    if any(isinstance(item, bool) for item in items):  # JSON true/false is not a number
+        raise ValueError(f"{name} must be a number or a list of numbers")
     try:
-        array = np.asarray([value] if scalar else value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+        array = np.asarray(items, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{name} must be a number or a list of numbers") from exc
     if array.ndim != 1 or not bool(np.all(np.isfinite(array))):
         raise ValueError(f"{name} must hold finite numbers")
@@ -83,6 +86,8 @@ def compute(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     seed = secrets.randbits(63) if seed_value is None else _as_int(seed_value, "seed", 0, 2**63 - 1)
     index = _as_int(event.get("resource_index", 0), "resource_index", 0, 1_000_000)
     estimates = simulate_var(means, stds, shots, seed, index)
+    if not (np.all(np.isfinite(estimates.var95)) and np.all(np.isfinite(estimates.var99))):
+        raise ValueError("mean and std are too large: the VaR overflows a float")
     var95 = estimates.var95.tolist()
     var99 = estimates.var99.tolist()
     return {

@@ -28,18 +28,30 @@ def _ids(event: dict[str, Any]) -> list[str]:
     return ids
 
 
+def _count(value: Any) -> int:
+    """``r``: a positive int, integral float or numeric string (not a bool, not 1.5)."""
+    count: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        count = value
+    elif isinstance(value, float) and value.is_integer():
+        count = int(value)
+    elif isinstance(value, str) and value.strip().isdigit():
+        count = int(value.strip())
+    if count is None or count < 1:
+        raise ValueError("r must be a positive integer")
+    return count
+
+
 def handle(event: dict[str, Any], fleet: Fleet) -> dict[str, Any]:
     """Carry out one action on ``fleet``; raises ValueError on a bad payload."""
     action = event.get("action")
     if action == "create":
-        try:
-            count = int(event.get("r", 0))
-        except (TypeError, ValueError) as exc:
-            raise ValueError("r must be a positive integer") from exc
-        if count < 1:
-            raise ValueError("r must be a positive integer")
+        count = _count(event.get("r"))
+        secret = event.get("secret")
+        if not isinstance(secret, str) or not secret:
+            raise ValueError("secret must be a non-empty string: workers refuse to run without")
         tags = {"signalrisk:scale": str(event.get("scale_id", ""))}
-        return {"ids": fleet.run(count, tags, str(event.get("secret", "")))}
+        return {"ids": fleet.run(count, tags, secret)}
     if action == "confirm_creation":
         instances = fleet.describe(_ids(event))
         listed = [asdict(i) for i in instances]

@@ -9,8 +9,9 @@ Routes, all of them requiring ``Authorization: Bearer <scale secret>``:
   API path, so that a local ``lambda`` worker answers the way a Lambda function does (a handler
   error comes back as 200 with ``X-Amz-Function-Error: Unhandled``).
 
-Every call, health checks included, resets the idle watchdog: a worker that nobody calls for
-``idle_timeout_s`` seconds (its API crashed, or forgot it) stops itself.
+Every call with the secret, health checks included, resets the idle watchdog: a worker that
+nobody calls for ``idle_timeout_s`` seconds (its API crashed, or forgot it) stops itself; calls
+without the secret (scanners of a public instance) do not keep it alive.
 """
 
 from __future__ import annotations
@@ -70,10 +71,11 @@ def create_worker_app(secret: str, watchdog: IdleWatchdog | None = None) -> Star
     expected = f"Bearer {secret}".encode()
 
     def authorised(request: Request) -> bool:
-        if watchdog:
-            watchdog.touch()
         given = request.headers.get("authorization", "").encode()
-        return hmac.compare_digest(given, expected)
+        ok = hmac.compare_digest(given, expected)
+        if ok and watchdog:  # strangers (scanners of a public instance) keep no one alive
+            watchdog.touch()
+        return ok
 
     def refused() -> JSONResponse:
         error = {"code": "unauthorized", "message": "this worker needs its scale's secret"}

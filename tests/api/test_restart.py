@@ -1,0 +1,270 @@
+"""The API keeps its state in the database, not in memory (SPEC §6).
+
+Kill -9 and restart the API between calls of the workflow and every endpoint answers the same;
+workers still alive are found again, dead ones reported as such. On Ctrl-C the local workers
+stop with the service and the state says so.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from tests.server import ApiServer
+
+SERVICES = ["lambda", "ec2"]
+ANALYSIS = {"h": "101", "d": "2000", "t": "sell", "p": "7"}
+WARM_PATHS = ("/scaled_ready", "/get_warmup_cost", "/get_endpoints", "/scaled_terminated")
+RESULT_PATHS = (
+    "/get_sig_vars9599",
+    "/get_avg_vars9599",
+    "/get_sig_profit_loss",
+    "/get_tot_profit_loss",
+    "/get_chart_url",
+    "/get_time_cost",
+    "/get_audit",
+)
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def answers(api: ApiServer, paths: tuple[str, ...]) -> dict[str, tuple[int, Any]]:
+    """Status and body of a GET of every path."""
+    out = {}
+    for path in paths:
+        response = api.get(path)
+        out[path] = (response.status_code, response.json())
+    return out
+
+
+def restart(api: ApiServer) -> None:
+    """kill -9, then a new API process on the same home directory and port."""
+    api.kill()
+    api.start()
+
+
+def scale(api: ApiServer) -> dict[str, Any]:
+    body: dict[str, Any] = api.get("/v1/scale").json()
+    return body
+
+
+def worker_identity(api: ApiServer) -> dict[str, tuple[int, float]]:
+    """Resource id -> (pid, process create time) of every resource of the current scale."""
+    out = {}
+    for resource in scale(api)["resources"]:
+        pid = resource["pid"]
+        out[resource["id"]] = (pid, psutil.Process(pid).create_time())
+    return out
+
+
+def still_running(pid: int, created: float) -> bool:
+    try:
+        process = psutil.Process(pid)
+        return process.create_time() == created and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def wait_gone(identity: dict[str, tuple[int, float]], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while any(still_running(*pc) for pc in identity.values()):
+        assert time.monotonic() < deadline, "workers still running"
+        time.sleep(0.05)
+
+
+def chart_png(api: ApiServer) -> bytes:
+    url = api.get("/get_chart_url").json()["url"]
+    deadline = time.monotonic() + 30
+    while True:
+        response = httpx.get(url, timeout=30)
+        if response.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_restart_api_after_kill_answers_same_through_workflow(
+    fresh_api: ApiServer, service: str
+) -> None:
+    api = fresh_api
+    api.warm(service, 3)
+    warm = answers(api, WARM_PATHS)
+    assert warm["/scaled_ready"] == (200, {"warm": "true"})
+    workers = worker_identity(api)
+    assert len(workers) == 3
+
+    # Warm: the restarted API finds the same workers, ready, with the same cost and endpoints.
+    restart(api)
+    assert answers(api, WARM_PATHS) == warm
+    assert worker_identity(api) == workers
+    assert all(r["state"] == "ready" for r in scale(api)["resources"])
+    assert api.get("/get_sig_vars9599").json()["error"]["code"] == "no_analysis"
+
+    # Analysed: every result endpoint answers exactly the same, and the chart still loads.
+    response = api.post("/analyse", {**ANALYSIS, "seed": "2024"})
+    assert response.status_code == 200, response.text
+    results = answers(api, RESULT_PATHS)
+    assert all(status == 200 for status, _ in results.values()), results
+    restart(api)  # quite possibly before the chart was drawn: it must load all the same
+    assert answers(api, RESULT_PATHS) == results
+    assert answers(api, WARM_PATHS) == warm
+    assert chart_png(api).startswith(PNG_MAGIC)
+
+    # Analyse again after the restart: it runs on the very same worker processes.
+    response = api.post("/analyse", {**ANALYSIS, "seed": "2024"})
+    assert response.status_code == 200, response.text
+    batches = api.get("/v1/runs/last").json()["batches"]
+    assert {b["pid"] for b in batches} == {pid for pid, _ in workers.values()}
+    assert worker_identity(api) == workers
+    again = answers(api, RESULT_PATHS)
+    assert again["/get_sig_vars9599"] == results["/get_sig_vars9599"]  # same seed, same numbers
+    assert len(again["/get_audit"][1]) == len(results["/get_audit"][1]) + 1
+
+    # Reset, then terminate: both survive a restart too.
+    assert api.get("/reset").json()["result"] == "ok"
+    api.terminate()
+    wait_gone(workers)
+    restart(api)
+    assert api.get("/get_sig_vars9599").json()["error"]["code"] == "no_analysis"
+    assert api.get("/get_audit").json() == again["/get_audit"][1]
+    assert api.get("/scaled_terminated").json() == {"terminated": "true"}
+    assert api.get("/scaled_ready").json() == {"warm": "false"}
+    assert api.get("/get_endpoints").json() == {}
+    assert scale(api)["state"] == "cold"
+    assert not api.workers()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_restart_api_reports_worker_killed_while_down_and_terminates(
+    fresh_api: ApiServer, service: str
+) -> None:
+    api = fresh_api
+    api.warm(service, 2)
+    assert api.post("/analyse", {**ANALYSIS, "seed": "7"}).status_code == 200
+    before = api.get("/get_sig_vars9599").json()
+    warm_cost = api.get("/get_warmup_cost").json()
+    workers = worker_identity(api)
+    victim, survivor = scale(api)["resources"]
+
+    api.kill()
+    os.kill(victim["pid"], signal.SIGKILL)
+    api.start()
+
+    assert api.get("/scaled_ready").json() == {"warm": "false"}
+    states = {r["id"]: r["state"] for r in scale(api)["resources"]}
+    assert states == {victim["id"]: "dead", survivor["id"]: "ready"}
+    assert api.get("/get_warmup_cost").json() == warm_cost  # the original warm-up
+    assert still_running(*workers[survivor["id"]])
+    # The survivor runs the dead one's batch too: the streams follow the seed, not the worker.
+    response = api.post("/analyse", {**ANALYSIS, "seed": "7"})
+    assert response.status_code == 200, response.text
+    assert api.get("/get_sig_vars9599").json() == before
+
+    # Killed again right after /terminate: the restarted API finishes the termination.
+    assert api.get("/terminate").json()["result"] == "ok"
+    restart(api)
+    api.wait_for("/scaled_terminated", "terminated", timeout_s=20)
+    wait_gone(workers)
+    assert scale(api)["state"] == "cold"
+    assert not api.workers()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_restart_api_killed_during_warmup_completes_without_leaks(
+    fresh_api: ApiServer, service: str
+) -> None:
+    api = fresh_api
+    response = api.post("/warmup", {"s": service, "r": "2"})
+    assert response.status_code == 200, response.text
+    api.kill()  # right after the warm-up started, before it could be seen ready
+    killed_at = time.time()
+    launched = {str(p.pid): (p.pid, p.create_time()) for p in api.workers()}
+    api.start()
+    deadline = time.monotonic() + 30
+    while True:
+        ready = api.get("/scaled_ready").json()["warm"] == "true"
+        state = scale(api)["state"]
+        if ready or state == "failed" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert ready or state == "failed", f"warm-up neither completed nor failed: {scale(api)}"
+    if ready:
+        assert scale(api)["ready_at"] > killed_at  # the restarted API completed it
+        assert api.get("/get_warmup_cost").json()["billable_time"] > 0
+        assert len(api.get("/get_endpoints").json()) == (1 if service == "lambda" else 2)
+        assert len(scale(api)["resources"]) == 2
+    api.terminate()
+    wait_gone(launched)
+    assert not api.workers()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_interrupt_api_stops_workers_and_records_cold(fresh_api: ApiServer, service: str) -> None:
+    api = fresh_api
+    api.warm(service, 2)
+    workers = worker_identity(api)
+    assert all(still_running(*pc) for pc in workers.values())
+    assert api.post("/analyse", ANALYSIS).status_code == 200
+    results = answers(api, RESULT_PATHS)
+
+    assert api.interrupt() == 0
+    assert not any(still_running(*pc) for pc in workers.values())
+    assert not api.workers()
+
+    api.start()
+    assert scale(api)["state"] == "cold"
+    assert answers(api, RESULT_PATHS) == results  # the last analysis outlives its workers
+    assert api.get("/scaled_terminated").json() == {"terminated": "true"}
+    assert api.get("/scaled_ready").json() == {"warm": "false"}
+    assert api.get("/get_endpoints").json() == {}
+    # A new warm-up works, on new workers.
+    api.warm(service, 2)
+    assert not set(worker_identity(api).values()) & set(workers.values())
+    api.terminate()
+    assert not api.workers()
+
+
+def test_restart_api_killed_during_analysis_recovers_scale(fresh_api: ApiServer) -> None:
+    """A crash mid-analysis must not leave the scale 'analysing' (409 busy) for ever."""
+    api = fresh_api
+    api.warm("lambda", 2)
+    workers = worker_identity(api)
+    outcome: list[object] = []
+
+    def analyse() -> None:
+        try:
+            outcome.append(api.post("/analyse", {**ANALYSIS, "d": "10000000"}).status_code)
+        except httpx.HTTPError as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=analyse)
+    caller.start()
+    deadline = time.monotonic() + 20
+    while scale(api)["state"] != "analysing":
+        assert time.monotonic() < deadline and not outcome, outcome
+        time.sleep(0.01)
+    api.kill()
+    caller.join(30)
+    assert outcome and isinstance(outcome[0], httpx.HTTPError)  # it died under the call
+    api.start()
+    try:
+        deadline = time.monotonic() + 5
+        while scale(api)["state"] == "analysing" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stuck = (api.get("/terminate").json(), api.post("/warmup", {"s": "lambda", "r": 2}).json())
+        assert scale(api)["state"] in ("ready", "terminating", "cold"), stuck
+        api.wait_for("/scaled_terminated", "terminated", timeout_s=20)
+        wait_gone(workers)
+    finally:
+        api.stop()
+        for pid, created in workers.values():  # if the API could not terminate them
+            if still_running(pid, created):
+                os.kill(pid, signal.SIGKILL)
