@@ -177,3 +177,18 @@ def test_handler_uses_fleet_from_environment(
     monkeypatch.setenv("SIGNALRISK_FLEET", "mainframe")
     with pytest.raises(ValueError, match="mainframe"):
         ec2_manager.fleet_from_environment()
+
+
+def test_terminate_with_scale_id_stops_instances_whose_ids_were_lost(
+    fleet: LocalProcessFleet, request: pytest.FixtureRequest
+) -> None:
+    tag = scale_id(request)
+    ids = handle({"action": "create", "r": "2", "scale_id": tag, "secret": SECRET}, fleet)["ids"]
+    assert sorted(fleet.find({ec2_manager.SCALE_TAG: tag})) == sorted(ids)
+    # A crash lost the second id: terminating by the scale's tag still finds it.
+    assert handle({"action": "terminate", "ids": ids[:1], "scale_id": tag}, fleet) == {
+        "result": "ok"
+    }
+    answer = poll(lambda: handle({"action": "confirm_termination", "ids": ids}, fleet), "terminated")
+    assert answer["terminated"] == "true"
+    assert fleet.find({ec2_manager.SCALE_TAG: tag}) == []

@@ -29,7 +29,8 @@ class Fleet(Protocol):
 
     ``run`` tags every instance (``tags``) so that it can be found after a crash and hands the
     scale's ``secret`` to the worker; it returns the new ids without waiting for them to boot.
-    ``describe`` of an unknown id reports it ``terminated``.
+    ``describe`` of an unknown id reports it ``terminated``. ``find`` looks instances up by tag,
+    which is how a scale's instances are found after a crash lost their ids.
     """
 
     def run(self, count: int, tags: dict[str, str], secret: str) -> list[str]: ...
@@ -37,3 +38,7 @@ class Fleet(Protocol):
     def describe(self, ids: list[str]) -> list[Instance]: ...
 
     def terminate(self, ids: list[str]) -> None: ...
+
+    def find(self, tags: dict[str, str]) -> list[str]:
+        """Ids of the instances carrying all of ``tags`` that are not yet terminated."""
+        ...

@@ -17,6 +17,7 @@ from signalrisk.compute.workerhttp import (
     auth_header,
     batch_result,
     curl_command,
+    in_parallel,
     is_healthy,
     post_batch,
 )
@@ -47,26 +48,25 @@ class LocalEc2Provider:
 
     def probe(self, spec: ScaleSpec, resources: list[Resource]) -> list[Resource]:
         described = self._describe(resources)
-        out = []
-        for resource in resources:
-            info = described.get(resource.id, {})
-            state = info.get("state")
-            if state in ("terminated", "shutting-down"):
-                out.append(resource.evolve(state="dead"))
-                continue
-            update = resource.evolve(
-                address=info.get("address"),
-                pid=info.get("pid"),
-                create_time=info.get("create_time"),
-            )
-            healthy = (
-                state == "running"
-                and update.address is not None
-                and is_healthy(self.client, update.address, spec.secret)
-            )
-            # A running instance that answered once stays ready through a slow health check.
-            out.append(update.evolve(state="ready") if healthy else update)
-        return out
+        return in_parallel(
+            lambda resource: self._probe_one(spec, resource, described.get(resource.id, {})),
+            resources,
+        )
+
+    def _probe_one(self, spec: ScaleSpec, resource: Resource, info: dict[str, Any]) -> Resource:
+        state = info.get("state")
+        if state in ("terminated", "shutting-down"):
+            return resource.evolve(state="dead")
+        update = resource.evolve(
+            address=info.get("address"), pid=info.get("pid"), create_time=info.get("create_time")
+        )
+        healthy = (
+            state == "running"
+            and update.address is not None
+            and is_healthy(self.client, update.address, spec.secret)
+        )
+        # A running instance that answered once stays ready through a slow health check.
+        return update.evolve(state="ready") if healthy else update
 
     def endpoints(self, spec: ScaleSpec, resources: list[Resource], api_url: str) -> dict[str, str]:
         return {
@@ -88,7 +88,8 @@ class LocalEc2Provider:
         return batch_result(body, billed_ms=(time.perf_counter() - clock) * 1000.0)
 
     def terminate(self, spec: ScaleSpec, resources: list[Resource]) -> None:
-        self.manager({"action": "terminate", "ids": [r.id for r in resources]})
+        ids = [r.id for r in resources]
+        self.manager({"action": "terminate", "ids": ids, "scale_id": spec.scale_id})
 
     def gone(self, spec: ScaleSpec, resources: list[Resource]) -> list[bool]:
         answer = self.manager({"action": "confirm_termination", "ids": [r.id for r in resources]})

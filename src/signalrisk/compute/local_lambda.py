@@ -14,8 +14,20 @@ from typing import Any
 import httpx
 
 from signalrisk.compute.base import BatchResult, Resource, ScaleSpec
-from signalrisk.compute.localproc import is_alive, kill_worker, spawn_worker, stop_worker
-from signalrisk.compute.workerhttp import batch_result, curl_command, is_healthy, post_batch
+from signalrisk.compute.localproc import (
+    find_workers,
+    is_alive,
+    kill_worker,
+    spawn_worker,
+    stop_worker,
+)
+from signalrisk.compute.workerhttp import (
+    batch_result,
+    curl_command,
+    in_parallel,
+    is_healthy,
+    post_batch,
+)
 from signalrisk.core.errors import ComputeError
 
 FUNCTION_NAME = "signalrisk-compute"
@@ -54,17 +66,16 @@ class LocalLambdaProvider:
         return resources
 
     def probe(self, spec: ScaleSpec, resources: list[Resource]) -> list[Resource]:
-        out = []
-        for resource in resources:
-            if not is_alive(resource.pid, resource.create_time):
-                out.append(resource.evolve(state="dead"))
-            elif resource.state == "starting":
-                out.append(self._warm(spec, resource))
-            else:
-                # The health call is also the heartbeat that keeps the worker's watchdog quiet.
-                is_healthy(self.client, str(resource.address), spec.secret)
-                out.append(resource)
-        return out
+        return in_parallel(lambda resource: self._probe_one(spec, resource), resources)
+
+    def _probe_one(self, spec: ScaleSpec, resource: Resource) -> Resource:
+        if not is_alive(resource.pid, resource.create_time):
+            return resource.evolve(state="dead")
+        if resource.state == "starting":
+            return self._warm(spec, resource)
+        # The health call is also the heartbeat that keeps the worker's watchdog quiet.
+        is_healthy(self.client, str(resource.address), spec.secret)
+        return resource
 
     def _warm(self, spec: ScaleSpec, resource: Resource) -> Resource:
         """The warm-up invocation; a worker still starting simply stays ``starting``."""
@@ -115,6 +126,9 @@ class LocalLambdaProvider:
     def terminate(self, spec: ScaleSpec, resources: list[Resource]) -> None:
         for resource in resources:
             stop_worker(resource.pid, resource.create_time)
+        # Workers carry their scale id as a tag: stop any that a crash left unrecorded.
+        for process in find_workers(spec.scale_id):
+            stop_worker(process.pid, process.create_time())
 
     def gone(self, spec: ScaleSpec, resources: list[Resource]) -> list[bool]:
         return [not is_alive(r.pid, r.create_time) for r in resources]

@@ -91,6 +91,17 @@ class LocalProcessFleet:
                 out.append(Instance(instance_id, "terminated", None, pid_i, ctime_f))
         return out
 
+    def find(self, tags: dict[str, str]) -> list[str]:
+        found = []
+        for path in sorted(self.root.glob("i-*.json")):
+            record = self._read(path.stem)
+            record_tags = record.get("tags") if record else None
+            if not isinstance(record_tags, dict):
+                continue
+            if all(record_tags.get(k) == v for k, v in tags.items()):
+                found.append(path.stem)
+        return [i.id for i in self.describe(found) if i.state != "terminated"]
+
     def terminate(self, ids: list[str]) -> None:
         for instance_id in ids:
             record = self._read(instance_id)

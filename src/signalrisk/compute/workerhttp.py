@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import math
 import shlex
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 
 from signalrisk.compute.base import BatchResult
 from signalrisk.core.errors import ComputeError, FunctionError
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 SAMPLE_PAYLOAD = '{"mean": 0.001, "std": 0.02, "shots": 10000}'
 
@@ -67,3 +72,11 @@ def curl_command(url: str, headers: dict[str, str], payload: str = SAMPLE_PAYLOA
         parts += ["-H", f"{name}: {value}"]
     parts += ["-d", payload, url]
     return shlex.join(parts)
+
+
+def in_parallel(call: Callable[[T], R], items: list[T]) -> list[R]:
+    """``[call(x) for x in items]``, the calls made concurrently (they wait on the network)."""
+    if len(items) <= 1:
+        return [call(x) for x in items]
+    with ThreadPoolExecutor(max_workers=min(32, len(items))) as pool:
+        return list(pool.map(call, items))

@@ -20,6 +20,8 @@ from typing import Any
 
 from signalrisk.compute.fleet import Fleet
 
+SCALE_TAG = "signalrisk:scale"
+
 
 def _ids(event: dict[str, Any]) -> list[str]:
     ids = event.get("ids")
@@ -42,6 +44,10 @@ def _count(value: Any) -> int:
     return count
 
 
+def _scale_tag(event: dict[str, Any]) -> dict[str, str]:
+    return {SCALE_TAG: str(event.get("scale_id", ""))}
+
+
 def handle(event: dict[str, Any], fleet: Fleet) -> dict[str, Any]:
     """Carry out one action on ``fleet``; raises ValueError on a bad payload."""
     action = event.get("action")
@@ -50,8 +56,7 @@ def handle(event: dict[str, Any], fleet: Fleet) -> dict[str, Any]:
         secret = event.get("secret")
         if not isinstance(secret, str) or not secret:
             raise ValueError("secret must be a non-empty string: workers refuse to run without")
-        tags = {"signalrisk:scale": str(event.get("scale_id", ""))}
-        return {"ids": fleet.run(count, tags, secret)}
+        return {"ids": fleet.run(count, _scale_tag(event), secret)}
     if action == "confirm_creation":
         instances = fleet.describe(_ids(event))
         listed = [asdict(i) for i in instances]
@@ -63,7 +68,9 @@ def handle(event: dict[str, Any], fleet: Fleet) -> dict[str, Any]:
             }
         return {"warm": "false", "instances": listed}
     if action == "terminate":
-        fleet.terminate(_ids(event))
+        # With scale_id, also every instance tagged with it: what a crash left unrecorded.
+        tagged = fleet.find(_scale_tag(event)) if event.get("scale_id") else []
+        fleet.terminate(sorted(set(_ids(event)) | set(tagged)))
         return {"result": "ok"}
     if action == "confirm_termination":
         instances = fleet.describe(_ids(event))
