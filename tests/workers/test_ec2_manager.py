@@ -189,6 +189,8 @@ def test_terminate_with_scale_id_stops_instances_whose_ids_were_lost(
     assert handle({"action": "terminate", "ids": ids[:1], "scale_id": tag}, fleet) == {
         "result": "ok"
     }
-    answer = poll(lambda: handle({"action": "confirm_termination", "ids": ids}, fleet), "terminated")
+    answer = poll(
+        lambda: handle({"action": "confirm_termination", "ids": ids}, fleet), "terminated"
+    )
     assert answer["terminated"] == "true"
     assert fleet.find({ec2_manager.SCALE_TAG: tag}) == []

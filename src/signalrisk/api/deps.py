@@ -82,6 +82,10 @@ async def json_object(request: Request) -> dict[str, Any]:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidParameter(f"the body is not valid JSON: {exc}", field="body") from exc
+    except RecursionError as exc:  # arrays or objects nested past the parser's depth
+        raise InvalidParameter(
+            "the body is not valid JSON: nested too deeply", field="body"
+        ) from exc
     if not isinstance(data, dict):
         raise InvalidParameter("the body must be a JSON object", field="body")
     return data

@@ -107,16 +107,17 @@ class ScaleService:
             row.error,
         )
 
-    def current(self) -> ScaleView:
-        """The current scale, without making progress."""
+    def _snapshot(self) -> tuple[str | None, ScaleView]:
+        """The id recorded as current (even of a terminated scale) and the current scale."""
         with self.ctx.db.session() as session:
             control = self._control(session)
-            row = (
-                session.get(ScaleRow, control.current_scale_id)
-                if control.current_scale_id
-                else None
-            )
-            return self._view(session, row)
+            current_id = control.current_scale_id
+            row = session.get(ScaleRow, current_id) if current_id else None
+            return current_id, self._view(session, row)
+
+    def current(self) -> ScaleView:
+        """The current scale, without making progress."""
+        return self._snapshot()[1]
 
     # -- transitions ----------------------------------------------------------------------
 
@@ -133,21 +134,30 @@ class ScaleService:
     def warmup(self, service: str, r: int) -> ScaleView:
         """Start warming ``r`` resources of ``service``, per the state table; returns at once."""
         self.validate(service, r)
-        current = self.current()
-        same = current.service == service and current.r == r
-        if current.state in ("analysing", "terminating"):
-            raise Busy(f"the scale is {current.state}; try again when it is done")
-        if current.state in ("warming", "ready") and same:
-            return current
-        if current.state == "warming":
-            raise Busy("a different warm-up is in progress; terminate it first")
-        if current.state == "ready":
-            self._begin_termination(current.id, from_states=("ready",))  # never leak the old one
-        elif current.state == "failed":
-            self._terminate_failed(current)
-        return self._start(service, r)
+        # Another request (or API instance) may change the scale between our read and our
+        # write; every write is a compare-and-set, and whoever loses looks again.
+        for _attempt in range(3):
+            previous, current = self._snapshot()
+            same = current.service == service and current.r == r
+            if current.state in ("analysing", "terminating"):
+                raise Busy(f"the scale is {current.state}; try again when it is done")
+            if current.state in ("warming", "ready") and same:
+                return current
+            if current.state == "warming":
+                raise Busy("a different warm-up is in progress; terminate it first")
+            if current.state == "ready":
+                # Never leak the old scale: replace it only if we are the ones terminating it.
+                if not self._begin_termination(current.id, from_states=("ready",)):
+                    continue
+            elif current.state == "failed":
+                self._terminate_failed(current)
+            started = self._start(service, r, previous)
+            if started is not None:
+                return started
+        raise Busy("the scale changed while this warm-up was being decided; try again")
 
-    def _start(self, service: str, r: int) -> ScaleView:
+    def _start(self, service: str, r: int, previous: str | None) -> ScaleView | None:
+        """Launch a new scale if the current one is still ``previous``; None if another won."""
         now = time.time()
         row = ScaleRow(
             id=secrets.token_hex(16),
@@ -160,9 +170,17 @@ class ScaleService:
             deadline_at=now + self.ctx.settings.warmup_deadline_s,
         )
         with self.ctx.db.session() as session:
-            # The row (the scale's tag) is committed before anything starts.
+            # The row (the scale's tag) is committed before anything starts, and only if this
+            # request is the one that replaces ``previous``: two warm-ups never both launch.
+            self._control(session)
+            claimed = session.execute(
+                update(Control)
+                .where(Control.id == 1, Control.current_scale_id == previous)
+                .values(current_scale_id=row.id)
+            )
+            if not claimed.rowcount:  # type: ignore[attr-defined]
+                return None
             session.add(row)
-            self._control(session).current_scale_id = row.id
         resources = self.ctx.provider(service).launch(_spec(row))
         launched = time.time()
         with self.ctx.db.session() as session:
@@ -197,9 +215,10 @@ class ScaleService:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def _begin_termination(self, scale_id: str | None, from_states: tuple[str, ...]) -> None:
+    def _begin_termination(self, scale_id: str | None, from_states: tuple[str, ...]) -> bool:
+        """Move the scale to ``terminating`` and stop its resources; False if another won."""
         if not self._cas(scale_id, from_states, "terminating", terminate_requested_at=time.time()):
-            return
+            return False
         with self.ctx.db.session() as session:
             row = session.get(ScaleRow, scale_id)
             assert row is not None
@@ -209,17 +228,21 @@ class ScaleService:
             ]
             spec = _spec(row)
         self.ctx.provider(spec.service).terminate(spec, resources)
+        return True
 
     def terminate(self) -> ScaleView:
         """Scale down to zero (SPEC §2): 409 while analysing; otherwise ok."""
-        current = self.current()
-        if current.state == "analysing":
-            raise Busy("an analysis is running; terminate when it has finished")
-        if current.state in ("warming", "ready"):
-            self._begin_termination(current.id, from_states=("warming", "ready"))
-        elif current.state == "failed":
-            self._terminate_failed(current)
-        return self.current()
+        for _attempt in range(3):
+            current = self.current()
+            if current.state == "analysing":
+                raise Busy("an analysis is running; terminate when it has finished")
+            if current.state in ("warming", "ready"):
+                if not self._begin_termination(current.id, from_states=("warming", "ready")):
+                    continue  # the state changed meanwhile (an analysis, a deadline): look again
+            elif current.state == "failed":
+                self._terminate_failed(current)
+            return self.current()
+        raise Busy("the scale changed while this termination was being decided; try again")
 
     def _terminate_failed(self, current: ScaleView) -> None:
         assert current.id is not None and current.service is not None
