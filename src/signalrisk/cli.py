@@ -56,6 +56,34 @@ def serve(
 
 
 @app.command()
+def cleanup(
+    wait_s: float = typer.Option(10.0, help="how long to wait for everything to stop"),
+) -> None:
+    """Find and stop every resource of this deployment, by record and by tag, even after a crash.
+
+    Scales still recorded as live are terminated through their provider; then any local worker
+    process of this home that no record knows about is stopped too.
+    """
+    from signalrisk.compute.localproc import find_workers, kill_worker
+    from signalrisk.services.facade import Facade
+
+    settings = Settings()
+    facade = Facade(settings)
+    facade.start()
+    try:
+        stopped = facade.scales.terminate_all(wait_s)
+        typer.echo(f"terminated {stopped} scale(s) recorded as live")
+        strays = [
+            p for p in find_workers() if p.environ().get("SIGNALRISK_HOME") == str(settings.home)
+        ]
+        for process in strays:
+            kill_worker(process.pid, process.create_time(), grace_s=min(wait_s, 3.0))
+        typer.echo(f"stopped {len(strays)} unrecorded worker process(es)")
+    finally:
+        facade.close()
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from signalrisk import __version__

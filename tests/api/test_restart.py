@@ -259,6 +259,14 @@ def test_restart_api_killed_during_analysis_recovers_scale(fresh_api: ApiServer)
         deadline = time.monotonic() + 5
         while scale(api)["state"] == "analysing" and time.monotonic() < deadline:
             time.sleep(0.1)
+        # The interrupted run is recorded as failed, once, in the runs and in the audit trail.
+        last_run = api.get("/v1/runs").json()["items"][-1]
+        assert last_run["status"] == "failed"
+        audit = api.get("/get_audit").json()
+        assert [a["run_id"] for a in audit].count(last_run["run_id"]) == 1
+        assert audit[-1]["run_id"] == last_run["run_id"]
+        assert audit[-1]["status"] == "failed"
+        assert api.get("/get_sig_vars9599").json()["error"]["code"] == "no_analysis"
         stuck = (api.get("/terminate").json(), api.post("/warmup", {"s": "lambda", "r": 2}).json())
         assert scale(api)["state"] in ("ready", "terminating", "cold"), stuck
         api.wait_for("/scaled_terminated", "terminated", timeout_s=20)

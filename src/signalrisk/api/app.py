@@ -27,9 +27,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         facade = Facade(settings)
         facade.start()
-        driver = ScaleDriver(facade.scales, settings.heartbeat_interval_s)
+        driver = ScaleDriver(facade.scales, facade.advance, settings.heartbeat_interval_s)
         app.state.facade, app.state.driver = facade, driver
-        facade.scales.advance(check_ready=True)  # find again what a previous process left
         driver.start()
         log.info(
             "signalrisk %s up: platform=%s home=%s", __version__, settings.platform, settings.home

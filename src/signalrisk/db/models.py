@@ -79,6 +79,7 @@ class RunRow(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[float]
     finished_at: Mapped[float | None]
+    owner: Mapped[str | None] = mapped_column(String(160))  # host:pid:start of the API process
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     audit_key: Mapped[str | None] = mapped_column(String(256))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import secrets
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,10 +22,12 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+import psutil
+from sqlalchemy import select, update
 
 from signalrisk import __version__
 from signalrisk.compute.base import BatchResult, Invocable, Resource, ScaleSpec
+from signalrisk.compute.localproc import is_alive
 from signalrisk.core.errors import (
     ComputeError,
     FunctionError,
@@ -42,13 +46,40 @@ from signalrisk.quant.signals import Side, detect_signals
 from signalrisk.quant.stats import window_stats
 from signalrisk.services.audit import AuditTrail, iso_utc
 from signalrisk.services.context import ServiceContext
-from signalrisk.services.costs import analysis_cost
+from signalrisk.services.costs import analysis_cost, basis_for
 from signalrisk.services.scaling import ScaleService
 from signalrisk.sources.csvfile import normalise_ticker
 
 log = logging.getLogger(__name__)
 
 MAX_SEED = 2**63 - 1
+AUDIT_REQUEST_FIELDS = (
+    "s",
+    "r",
+    "h",
+    "d",
+    "t",
+    "p",
+    "ticker",
+    "start",
+    "end",
+    "seed",
+    "platform",
+    "signals",
+    "data_sha256",
+)
+OWNER = f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time()}"
+"""This process, as recorded on the runs it executes (host, pid, process start time)."""
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process that recorded ``owner`` may still run: on another host, assume so."""
+    if not owner:
+        return False
+    host, pid, create_time = owner.rsplit(":", 2)
+    if host != socket.gethostname():
+        return True
+    return is_alive(int(pid), float(create_time))
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +196,7 @@ class AnalysisService:
 
     def analyse(self, request: AnalysisRequest) -> str:
         """Run an analysis on the ready scale; returns the run id once it has finished."""
+        self.recover_interrupted()
         current = self.scales.current()
         if current.state not in ("ready", "analysing"):
             self.plan(request, max(current.r, 1))  # bad input is reported before state
@@ -172,32 +204,34 @@ class AnalysisService:
         plan = self.plan(request, current.r)
         spec, resources = self.scales.begin_analysis()
         run_id = secrets.token_hex(8)
-        created = time.time()
+        request_json = self._request_json(plan, spec)
         with self.ctx.db.session() as session:
             session.add(
                 RunRow(
                     id=run_id,
                     scale_id=spec.scale_id,
                     status="running",
-                    created_at=created,
-                    request=self._request_json(plan, spec),
+                    created_at=time.time(),
+                    owner=OWNER,
+                    request=request_json,
                 )
             )
         try:
             result = self._compute(plan, spec, resources)
         except SignalRiskError as exc:
-            self._finish(run_id, plan, spec, None, str(exc))
+            self._finish(run_id, request_json, None, exc.message)
             raise
         except Exception as exc:
-            self._finish(run_id, plan, spec, None, repr(exc))
+            self._finish(run_id, request_json, None, repr(exc))
             raise
         finally:
             self.scales.end_analysis(spec.scale_id)
-        self._finish(run_id, plan, spec, result, None)
+        self._finish(run_id, request_json, result, None)
         threading.Thread(target=self._render_quietly, args=(run_id,), daemon=True).start()
         return run_id
 
     def _request_json(self, plan: Plan, spec: ScaleSpec) -> dict[str, Any]:
+        """The request as run, with what the audit record needs even if the run never ends."""
         return {
             "s": spec.service,
             "r": spec.r,
@@ -209,7 +243,34 @@ class AnalysisService:
             "start": plan.window.first_date.isoformat() if len(plan.window) else None,
             "end": plan.window.last_date.isoformat() if len(plan.window) else None,
             "seed": plan.seed,
+            "platform": self.ctx.settings.platform,
+            "signals": len(plan.positions),
+            "data_sha256": plan.data_sha256,
         }
+
+    def recover_interrupted(self) -> int:
+        """Fail the runs whose API process died mid-analysis, and hand their scale back.
+
+        A run is interrupted when its owner process (on this host) is gone, or when it has run
+        longer than any analysis can (two rounds of worker call timeouts): then its scale would
+        otherwise stay ``analysing`` for ever. Returns how many runs were recovered.
+        """
+        lease_s = 2 * self.ctx.settings.worker_call_timeout_s + 60.0
+        with self.ctx.db.session() as session:
+            running = list(session.scalars(select(RunRow).where(RunRow.status == "running")))
+            for row in running:
+                session.expunge(row)
+        recovered = 0
+        for row in running:
+            if owner_alive(row.owner) and time.time() - row.created_at < lease_s:
+                continue
+            if not self._finish(row.id, row.request, None, "the API process running it stopped"):
+                continue  # another process recovered it first
+            recovered += 1
+            log.warning("interrupted run marked failed", extra={"run": row.id})
+            if row.scale_id:
+                self.scales.end_analysis(row.scale_id)
+        return recovered
 
     def _dispatch(
         self, spec: ScaleSpec, resources: list[Resource], payloads: list[dict[str, Any]]
@@ -310,18 +371,26 @@ class AnalysisService:
     def _finish(
         self,
         run_id: str,
-        plan: Plan,
-        spec: ScaleSpec,
+        request: dict[str, Any],
         result: dict[str, Any] | None,
         error: str | None,
-    ) -> None:
-        """Store the run, make it the last analysis if it succeeded, and write its audit record."""
+    ) -> bool:
+        """End a running run once: store it, make it the last analysis if it succeeded, and
+        write its audit record. False if the run had already ended (someone else finished it)."""
         finished = time.time()
         status = "ok" if result is not None else "failed"
-        req = self._request_json(plan, spec)
+        with self.ctx.db.session() as session:
+            claimed = session.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id, RunRow.status == "running")
+                .values(status=status, finished_at=finished, result=result, error=error)
+            )
+            if not claimed.rowcount:  # type: ignore[attr-defined]
+                return False
         res = result or {}
+        estimate, basis = basis_for(request["platform"], request["s"])
         record = {
-            **{k: req[k] for k in ("s", "r", "h", "d", "t", "p", "ticker", "start", "end", "seed")},
+            **{k: request[k] for k in AUDIT_REQUEST_FIELDS},
             "profit_loss": res.get("total_profit_loss"),
             "av95": res.get("av95"),
             "av99": res.get("av99"),
@@ -330,11 +399,8 @@ class AnalysisService:
             "run_id": run_id,
             "timestamp": iso_utc(finished),
             "status": status,
-            "platform": self.ctx.settings.platform,
-            "estimate": res.get("estimate", True),
-            "basis": res.get("basis"),
-            "signals": len(plan.positions),
-            "data_sha256": plan.data_sha256,
+            "estimate": estimate,
+            "basis": basis,
             "version": __version__,
         }
         if error:
@@ -343,13 +409,13 @@ class AnalysisService:
         with self.ctx.db.session() as session:
             row = session.get(RunRow, run_id)
             assert row is not None
-            row.status, row.finished_at, row.result = status, finished, result
-            row.audit_key, row.error = key, error
+            row.audit_key = key
             if result is not None:
                 control = session.get(Control, 1)
                 assert control is not None
                 control.last_run_id = run_id
         log.info("analysis finished", extra={"run": run_id, "status": status})
+        return True
 
     # -- answers ------------------------------------------------------------------------
 

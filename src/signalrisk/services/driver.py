@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from signalrisk.services.scaling import ScaleService
 
@@ -17,8 +18,15 @@ log = logging.getLogger(__name__)
 
 
 class ScaleDriver:
-    def __init__(self, scales: ScaleService, heartbeat_s: float, fast_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        scales: ScaleService,
+        advance: Callable[[bool], None],
+        heartbeat_s: float,
+        fast_s: float = 0.05,
+    ) -> None:
         self.scales = scales
+        self.advance = advance
         self.heartbeat_s = heartbeat_s
         self.fast_s = fast_s
         self._wake = threading.Event()
@@ -42,7 +50,7 @@ class ScaleDriver:
             try:
                 busy = self.scales.in_flight()
                 if busy or heartbeat_due:
-                    self.scales.advance(check_ready=heartbeat_due)
+                    self.advance(heartbeat_due)
                 busy = self.scales.in_flight()
             except Exception:  # keep driving: one failed round must not stop the heartbeat
                 log.exception("scale driver round failed")

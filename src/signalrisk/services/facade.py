@@ -17,8 +17,14 @@ class Facade:
         self.analyses = AnalysisService(self.ctx, self.scales)
 
     def start(self) -> None:
-        """Bring the schema up to date."""
+        """Bring the schema up to date, and pick up what a previous process left behind."""
         self.ctx.db.migrate()
+        self.advance(check_ready=True)
+
+    def advance(self, check_ready: bool = False) -> None:
+        """All progress that is due: interrupted runs failed, scales moved along."""
+        self.analyses.recover_interrupted()
+        self.scales.advance(check_ready=check_ready)
 
     def close(self) -> None:
         self.ctx.close()

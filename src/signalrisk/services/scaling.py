@@ -382,6 +382,10 @@ class ScaleService:
                     row.state, row.ended_at = "terminated", row.ended_at or now
         if state == "terminating" and all(gone):
             self._cas(scale_id, ("terminating",), "terminated", terminated_at=now)
+        elif state == "failed" and all(gone) and self._snapshot()[0] != scale_id:
+            # A failed scale stays "failed" while it is current (SPEC §2); once replaced and
+            # cleaned up it is history.
+            self._cas(scale_id, ("failed",), "terminated", terminated_at=now)
 
     def resources_gone(self, view: ScaleView) -> bool:
         """Whether every resource of ``view`` has stopped (for a failed scale's clean-up)."""
@@ -425,23 +429,37 @@ class ScaleService:
         live = [r for r in view.resources if r.state == "ready"]
         return self.ctx.provider(view.service).endpoints(spec, live, api_url)
 
-    def shutdown(self) -> None:
-        """Stop the local workers with the service (Ctrl-C); the state says so afterwards."""
-        if self.ctx.settings.platform != "local":
-            return  # cloud resources outlive the API by design; /terminate stops them
-        view = self.current()
-        if view.id is None:
-            return
-        self._cas(
-            view.id,
-            ("warming", "ready", "analysing", "failed"),
-            "terminating",
-            terminate_requested_at=time.time(),
-            error="stopped with the service",
-        )
-        deadline = time.monotonic() + 5.0
-        while time.monotonic() < deadline:
-            self._advance_termination(view.id, "terminating")
-            if self.current().state == "cold":
-                return
+    def terminate_all(self, wait_s: float, reason: str = "terminated by cleanup") -> int:
+        """Terminate every scale that may hold resources, whatever its state; wait up to
+        ``wait_s`` for them to be gone. Returns how many scales were still live."""
+        with self.ctx.db.session() as session:
+            live = list(
+                session.scalars(
+                    select(ScaleRow.id).where(
+                        ScaleRow.state.in_(("warming", "ready", "analysing", "failed"))
+                    )
+                )
+            )
+        for scale_id in live:
+            if self._cas(
+                scale_id,
+                ("warming", "ready", "analysing", "failed"),
+                "terminating",
+                terminate_requested_at=time.time(),
+                error=reason,
+            ):
+                spec, resources, _ = self._load(scale_id)
+                self.ctx.provider(spec.service).terminate(spec, resources)
+        deadline = time.monotonic() + wait_s
+        while self.in_flight() and time.monotonic() < deadline:
+            self.advance()
             time.sleep(0.05)
+        return len(live)
+
+    def shutdown(self) -> None:
+        """Stop the local workers with the service (Ctrl-C); the state says so afterwards.
+
+        Cloud resources outlive the API by design: /terminate or ``signalrisk cleanup`` stop them.
+        """
+        if self.ctx.settings.platform == "local":
+            self.terminate_all(wait_s=5.0, reason="stopped with the service")

@@ -62,6 +62,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False, index=True),
         sa.Column("created_at", sa.Float, nullable=False),
         sa.Column("finished_at", sa.Float),
+        sa.Column("owner", sa.String(160)),
         sa.Column("request", sa.JSON, nullable=False),
         sa.Column("result", sa.JSON),
         sa.Column("audit_key", sa.String(256)),
