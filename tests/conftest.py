@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.infra.moto import MotoServer
 from tests.server import ApiServer
 
 
@@ -27,3 +28,21 @@ def fresh_api(tmp_path: Path) -> Iterator[ApiServer]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto server for the session; tests that need a clean slate use ``aws``."""
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """boto3 in this process pointed at a freshly reset moto server."""
+    moto_server.reset()
+    for name, value in moto_server.env().items():
+        monkeypatch.setenv(name, value)
+    return moto_server

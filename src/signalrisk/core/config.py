@@ -46,6 +46,40 @@ class Limits(BaseModel):
         return self.max_r_lambda if service == "lambda" else self.max_r_ec2
 
 
+class AwsSettings(BaseModel):
+    """The aws platform. Credentials, region and endpoints come from the standard AWS chain
+    (``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_LAMBDA``, ...), so pointing
+    signalrisk at an emulator changes no code. Names default to what ``signalrisk deploy aws``
+    creates."""
+
+    region: str | None = Field(None, description="default: the AWS chain (AWS_DEFAULT_REGION)")
+    deployment: str = Field(
+        "signalrisk", pattern=r"^[a-z0-9-]{1,40}$", description="name prefix and tag value"
+    )
+    bucket: str | None = Field(
+        None, description="audit bucket; default <deployment>-audit-<account>"
+    )
+    compute_function: str = "signalrisk-compute"
+    manager_function: str = "signalrisk-ec2-manager"
+    storage_function: str = "signalrisk-storage"
+    manager_via_lambda: bool = Field(False, description="call the EC2 manager through its Lambda")
+    storage_via_lambda: bool = Field(False, description="reach S3 through the storage Lambda")
+    provisioned_concurrency: bool = Field(
+        False, description="warm Lambda with provisioned concurrency"
+    )
+    ami: str | None = Field(None, description="default: latest Amazon Linux 2023 (SSM parameter)")
+    instance_type: str = "t2.micro"
+    subnet_id: str | None = None
+    security_group_id: str | None = Field(None, description="default: one created by deploy")
+    ingress_cidr: str = Field("0.0.0.0/0", description="who may reach the workers' port")
+    key_name: str | None = None
+    instance_profile: str | None = None
+    worker_port: int = Field(8080, ge=1, le=65535)
+    install_spec: str = Field("signalrisk", description="what user-data pip-installs on instances")
+    instance_idle_timeout_s: float = Field(900.0, gt=0, description="instances stop when idle")
+    presign_expiry_s: int = Field(3600, ge=60, le=604800)
+
+
 class Settings(BaseSettings):
     """Every setting of signalrisk, with its default."""
 
@@ -75,6 +109,7 @@ class Settings(BaseSettings):
 
     prices: PriceTable = PriceTable()
     limits: Limits = Limits()
+    aws: AwsSettings = AwsSettings()
 
     @field_validator("home")
     @classmethod
