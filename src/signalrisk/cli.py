@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+from pathlib import Path
 
 import typer
 
@@ -81,6 +82,51 @@ def cleanup(
         typer.echo(f"stopped {len(strays)} unrecorded worker process(es)")
     finally:
         facade.close()
+
+
+def _require_aws(target: str) -> None:
+    if target != "aws":
+        typer.echo(f"unknown target {target!r}: the only deployment target is 'aws'", err=True)
+        raise typer.Exit(2)
+
+
+@app.command()
+def deploy(
+    target: str = typer.Argument(..., help="where to deploy: aws"),
+    package: Path | None = typer.Option(None, help="a function zip to use instead of building"),
+) -> None:
+    """Create or update, idempotently, the bucket, IAM roles and functions of the aws platform."""
+    import tempfile
+
+    from signalrisk.deploy.aws import AwsDeployment
+    from signalrisk.deploy.package import build_lambda_zip, download_wheels
+
+    _require_aws(target)
+    settings = Settings()
+    with tempfile.TemporaryDirectory() as scratch:
+        if package is None:
+            wheels = download_wheels(Path(scratch) / "wheels")
+            package = build_lambda_zip(Path(scratch) / "signalrisk-lambda.zip", wheels)
+        report = AwsDeployment(settings).deploy(package)
+    _print_report(report)
+
+
+@app.command()
+def destroy(
+    target: str = typer.Argument(..., help="what to remove: aws"),
+    delete_audit: bool = typer.Option(False, help="also delete the audit bucket and its records"),
+) -> None:
+    """Remove the functions, roles and security group; the audit bucket stays unless asked."""
+    from signalrisk.deploy.aws import AwsDeployment
+
+    _require_aws(target)
+    _print_report(AwsDeployment(Settings()).destroy(delete_audit=delete_audit))
+
+
+def _print_report(report: object) -> None:
+    for kind in ("created", "updated", "unchanged", "deleted", "kept"):
+        for item in getattr(report, kind, []):
+            typer.echo(f"{kind:>9}  {item}")
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Deployment of the aws platform: IAM policies, the Lambda package, deploy and destroy."""
