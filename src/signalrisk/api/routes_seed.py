@@ -89,40 +89,40 @@ def analyse(
 @router.get("/get_sig_vars9599", response_model=schemas.SigVars, dependencies=[ReadAccess])
 def get_sig_vars9599(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Per-signal 95% and 99% VaR, in date order."""
-    result = app.analyses.last().result or {}
+    result = app.runs.last().result or {}
     return {"var95": result["var95"], "var99": result["var99"]}
 
 
 @router.get("/get_avg_vars9599", response_model=schemas.AvgVars, dependencies=[ReadAccess])
 def get_avg_vars9599(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Averages of the per-signal VaRs (null with no signals)."""
-    result = app.analyses.last().result or {}
+    result = app.runs.last().result or {}
     return {"var95": result["av95"], "var99": result["av99"]}
 
 
 @router.get("/get_sig_profit_loss", response_model=schemas.SigProfitLoss, dependencies=[ReadAccess])
 def get_sig_profit_loss(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Per-signal profit/loss p days later (null past the window's end)."""
-    return {"profit_loss": (app.analyses.last().result or {})["profit_loss"]}
+    return {"profit_loss": (app.runs.last().result or {})["profit_loss"]}
 
 
 @router.get("/get_tot_profit_loss", response_model=schemas.TotProfitLoss, dependencies=[ReadAccess])
 def get_tot_profit_loss(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Sum of the non-null profit/loss values."""
-    return {"profit_loss": (app.analyses.last().result or {})["total_profit_loss"]}
+    return {"profit_loss": (app.runs.last().result or {})["total_profit_loss"]}
 
 
 @router.get("/get_chart_url", response_model=schemas.ChartUrl, dependencies=[ReadAccess])
 def get_chart_url(request: Request, app: Facade = Depends(facade)) -> dict[str, str]:  # noqa: B008
     """Absolute URL of the last analysis's chart (a PNG)."""
-    run = app.analyses.last()
-    return {"url": str(request.url_for("run_chart", run_id=run.id))}
+    run = app.runs.last()
+    return {"url": app.charts.url(run.id, str(request.url_for("run_chart", run_id=run.id)))}
 
 
 @router.get("/get_time_cost", response_model=schemas.TimeCost, dependencies=[ReadAccess])
 def get_time_cost(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Billable time (s) and cost (USD) of the last analysis."""
-    result = app.analyses.last().result or {}
+    result = app.runs.last().result or {}
     return {
         "time": result["time"],
         "cost": result["cost"],
@@ -134,13 +134,13 @@ def get_time_cost(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B00
 @router.get("/get_audit", dependencies=[ReadAccess])
 def get_audit(app: Facade = Depends(facade)) -> list[dict[str, Any]]:  # noqa: B008
     """Every past run, oldest first."""
-    return app.analyses.audit.records()
+    return app.runs.audit.records()
 
 
 def _reset(app: Facade) -> dict[str, str]:
     if app.scales.current().state == "analysing":
         raise Busy("an analysis is running; reset when it has finished")
-    app.analyses.reset()
+    app.runs.reset()
     return {"result": "ok"}
 
 

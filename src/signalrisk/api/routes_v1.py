@@ -100,20 +100,20 @@ def runs(
     return {
         "offset": offset,
         "limit": limit,
-        "items": [run_json(r, detail=False) for r in app.analyses.runs(offset, limit)],
+        "items": [run_json(r, detail=False) for r in app.runs.runs(offset, limit)],
     }
 
 
 @router.get("/runs/last", dependencies=[ReadAccess])
 def last_run(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """The last analysis, with its per-signal details."""
-    return run_json(app.analyses.last(), detail=True)
+    return run_json(app.runs.last(), detail=True)
 
 
 @router.get("/runs/{run_id}", dependencies=[ReadAccess])
 def run(run_id: str, app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """One run with its per-signal details (dates, VaR, standard errors, P/L)."""
-    return run_json(app.analyses.run(run_id), detail=True)
+    return run_json(app.runs.run(run_id), detail=True)
 
 
 @router.get(
@@ -126,7 +126,7 @@ def run(run_id: str, app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: 
 def run_chart(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: B008
     """The run's chart of per-signal VaR with the two averages."""
     return Response(
-        app.analyses.chart_png(run_id),
+        app.charts.png(run_id),
         media_type="image/png",
         headers={"Cache-Control": "public, max-age=86400"},
     )
@@ -139,12 +139,12 @@ def audit(
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """The audit trail, oldest first, a page at a time."""
-    keys = app.analyses.audit.keys()
+    keys = app.runs.audit.keys()
     return {
         "offset": offset,
         "limit": limit,
         "total": len(keys),
-        "items": app.analyses.audit.records(offset, limit),
+        "items": app.runs.audit.records(offset, limit),
     }
 
 

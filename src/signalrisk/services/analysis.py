@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import secrets
-import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,64 +19,32 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-import psutil
-from sqlalchemy import select, update
 
-from signalrisk import __version__
 from signalrisk.compute.base import BatchResult, Invocable, Resource, ScaleSpec
-from signalrisk.compute.localproc import is_alive
 from signalrisk.core.errors import (
     ComputeError,
     FunctionError,
     InvalidParameter,
     LimitExceeded,
-    NoAnalysis,
     NotFound,
     NotWarm,
     SignalRiskError,
 )
-from signalrisk.db.models import Control, RunRow
 from signalrisk.quant import accuracy
 from signalrisk.quant.pnl import mean_or_none, profit_loss, total_profit_loss
 from signalrisk.quant.prices import PriceSeries, to_date
 from signalrisk.quant.signals import Side, detect_signals
 from signalrisk.quant.stats import window_stats
-from signalrisk.services.audit import AuditTrail, iso_utc
+from signalrisk.services.chart_store import ChartStore
 from signalrisk.services.context import ServiceContext
-from signalrisk.services.costs import analysis_cost, basis_for
+from signalrisk.services.costs import analysis_cost
+from signalrisk.services.runs import RunLedger
 from signalrisk.services.scaling import ScaleService
 from signalrisk.sources.csvfile import normalise_ticker
 
 log = logging.getLogger(__name__)
 
 MAX_SEED = 2**63 - 1
-AUDIT_REQUEST_FIELDS = (
-    "s",
-    "r",
-    "h",
-    "d",
-    "t",
-    "p",
-    "ticker",
-    "start",
-    "end",
-    "seed",
-    "platform",
-    "signals",
-    "data_sha256",
-)
-OWNER = f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time()}"
-"""This process, as recorded on the runs it executes (host, pid, process start time)."""
-
-
-def owner_alive(owner: str | None) -> bool:
-    """Whether the process that recorded ``owner`` may still run: on another host, assume so."""
-    if not owner:
-        return False
-    host, pid, create_time = owner.rsplit(":", 2)
-    if host != socket.gethostname():
-        return True
-    return is_alive(int(pid), float(create_time))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +89,16 @@ def _mean(values: list[float]) -> float | None:
 
 
 class AnalysisService:
-    """Runs analyses on the current scale and answers for the last one."""
+    """Runs analyses on the current scale; their rows and records go to the run ledger."""
 
-    def __init__(self, ctx: ServiceContext, scales: ScaleService) -> None:
+    def __init__(
+        self, ctx: ServiceContext, scales: ScaleService, runs: RunLedger, charts: ChartStore
+    ) -> None:
         self.ctx = ctx
         self.scales = scales
-        self.audit = AuditTrail(ctx.store)
+        self.runs = runs
+        self.charts = charts
         self._pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="dispatch")
-        self._chart_lock = threading.Lock()
         self._round_robin = 0
 
     # -- validation ----------------------------------------------------------------------
@@ -196,7 +163,7 @@ class AnalysisService:
 
     def analyse(self, request: AnalysisRequest) -> str:
         """Run an analysis on the ready scale; returns the run id once it has finished."""
-        self.recover_interrupted()
+        self.runs.recover_interrupted()
         current = self.scales.current()
         if current.state not in ("ready", "analysing"):
             self.plan(request, max(current.r, 1))  # bad input is reported before state
@@ -205,29 +172,19 @@ class AnalysisService:
         spec, resources = self.scales.begin_analysis()
         run_id = secrets.token_hex(8)
         request_json = self._request_json(plan, spec)
-        with self.ctx.db.session() as session:
-            session.add(
-                RunRow(
-                    id=run_id,
-                    scale_id=spec.scale_id,
-                    status="running",
-                    created_at=time.time(),
-                    owner=OWNER,
-                    request=request_json,
-                )
-            )
+        self.runs.start(run_id, spec.scale_id, request_json)
         try:
             result = self._compute(plan, spec, resources)
         except SignalRiskError as exc:
-            self._finish(run_id, request_json, None, exc.message)
+            self.runs.finish(run_id, request_json, None, exc.message)
             raise
         except Exception as exc:
-            self._finish(run_id, request_json, None, repr(exc))
+            self.runs.finish(run_id, request_json, None, repr(exc))
             raise
         finally:
             self.scales.end_analysis(spec.scale_id)
-        self._finish(run_id, request_json, result, None)
-        threading.Thread(target=self._render_quietly, args=(run_id,), daemon=True).start()
+        self.runs.finish(run_id, request_json, result, None)
+        self.charts.render_in_background(run_id)
         return run_id
 
     def _request_json(self, plan: Plan, spec: ScaleSpec) -> dict[str, Any]:
@@ -247,30 +204,6 @@ class AnalysisService:
             "signals": len(plan.positions),
             "data_sha256": plan.data_sha256,
         }
-
-    def recover_interrupted(self) -> int:
-        """Fail the runs whose API process died mid-analysis, and hand their scale back.
-
-        A run is interrupted when its owner process (on this host) is gone, or when it has run
-        longer than any analysis can (two rounds of worker call timeouts): then its scale would
-        otherwise stay ``analysing`` for ever. Returns how many runs were recovered.
-        """
-        lease_s = 2 * self.ctx.settings.worker_call_timeout_s + 60.0
-        with self.ctx.db.session() as session:
-            running = list(session.scalars(select(RunRow).where(RunRow.status == "running")))
-            for row in running:
-                session.expunge(row)
-        recovered = 0
-        for row in running:
-            if owner_alive(row.owner) and time.time() - row.created_at < lease_s:
-                continue
-            if not self._finish(row.id, row.request, None, "the API process running it stopped"):
-                continue  # another process recovered it first
-            recovered += 1
-            log.warning("interrupted run marked failed", extra={"run": row.id})
-            if row.scale_id:
-                self.scales.end_analysis(row.scale_id)
-        return recovered
 
     def _dispatch(
         self, spec: ScaleSpec, resources: list[Resource], payloads: list[dict[str, Any]]
@@ -367,136 +300,6 @@ class AnalysisService:
                 for b in batches
             ],
         }
-
-    def _finish(
-        self,
-        run_id: str,
-        request: dict[str, Any],
-        result: dict[str, Any] | None,
-        error: str | None,
-    ) -> bool:
-        """End a running run once: store it, make it the last analysis if it succeeded, and
-        write its audit record. False if the run had already ended (someone else finished it)."""
-        finished = time.time()
-        status = "ok" if result is not None else "failed"
-        with self.ctx.db.session() as session:
-            claimed = session.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id, RunRow.status == "running")
-                .values(status=status, finished_at=finished, result=result, error=error)
-            )
-            if not claimed.rowcount:  # type: ignore[attr-defined]
-                return False
-        res = result or {}
-        estimate, basis = basis_for(request["platform"], request["s"])
-        record = {
-            **{k: request[k] for k in AUDIT_REQUEST_FIELDS},
-            "profit_loss": res.get("total_profit_loss"),
-            "av95": res.get("av95"),
-            "av99": res.get("av99"),
-            "time": res.get("time"),
-            "cost": res.get("cost"),
-            "run_id": run_id,
-            "timestamp": iso_utc(finished),
-            "status": status,
-            "estimate": estimate,
-            "basis": basis,
-            "version": __version__,
-        }
-        if error:
-            record["error"] = error
-        key = self.audit.write(record, finished)
-        with self.ctx.db.session() as session:
-            row = session.get(RunRow, run_id)
-            assert row is not None
-            row.audit_key = key
-            if result is not None:
-                control = session.get(Control, 1)
-                assert control is not None
-                control.last_run_id = run_id
-        log.info("analysis finished", extra={"run": run_id, "status": status})
-        return True
-
-    # -- answers ------------------------------------------------------------------------
-
-    def run(self, run_id: str) -> RunRow:
-        with self.ctx.db.session() as session:
-            row = session.get(RunRow, run_id)
-            if row is None:
-                raise NotFound(f"no run {run_id}")
-            session.expunge(row)
-            return row
-
-    def last(self) -> RunRow:
-        """The last successful analysis, unless reset since; 409 no_analysis otherwise."""
-        with self.ctx.db.session() as session:
-            control = session.get(Control, 1)
-            run_id = control.last_run_id if control else None
-        if not run_id:
-            raise NoAnalysis("no analysis yet (or /reset since); POST /analyse first")
-        return self.run(run_id)
-
-    def reset(self) -> None:
-        """Forget the last analysis; the run history and the audit trail stay."""
-        with self.ctx.db.session() as session:
-            control = session.get(Control, 1)
-            if control is not None:
-                control.last_run_id = None
-
-    def runs(self, offset: int, limit: int) -> list[RunRow]:
-        with self.ctx.db.session() as session:
-            rows = list(
-                session.scalars(
-                    select(RunRow).order_by(RunRow.created_at).offset(offset).limit(limit)
-                )
-            )
-            for row in rows:
-                session.expunge(row)
-            return rows
-
-    # -- chart --------------------------------------------------------------------------
-
-    def chart_png(self, run_id: str) -> bytes:
-        """The run's chart, drawn now if the background rendering has not stored it yet."""
-        key = f"charts/{run_id}.png"
-        if self.ctx.store.exists(key):
-            return self.ctx.store.get(key)
-        with self._chart_lock:
-            if self.ctx.store.exists(key):
-                return self.ctx.store.get(key)
-            png = self._render(run_id)
-            self.ctx.store.put(key, png, content_type="image/png")
-        with self.ctx.db.session() as session:
-            row = session.get(RunRow, run_id)
-            if row is not None:
-                row.chart_key = key
-        return png
-
-    def _render(self, run_id: str) -> bytes:
-        from signalrisk.services.charts import chart_title, render_var_chart
-
-        row = self.run(run_id)
-        if row.result is None:
-            raise NotFound(f"run {run_id} has no results to chart")
-        req, res = row.request, row.result
-        title = chart_title(
-            req["ticker"],
-            req["t"],
-            req["h"],
-            req["d"],
-            req["r"],
-            str(req["start"]),
-            str(req["end"]),
-        )
-        return render_var_chart(
-            res["dates"], res["var95"], res["var99"], res["av95"], res["av99"], title
-        )
-
-    def _render_quietly(self, run_id: str) -> None:
-        try:
-            self.chart_png(run_id)
-        except Exception:  # the chart is drawn again on demand; never lose the log line
-            log.exception("background chart rendering failed", extra={"run": run_id})
 
     # -- direct invocation (the local Lambda endpoint) -------------------------------------
 

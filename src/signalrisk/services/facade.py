@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from signalrisk.core.config import Settings
 from signalrisk.services.analysis import AnalysisService
+from signalrisk.services.chart_store import ChartStore
 from signalrisk.services.context import ServiceContext
+from signalrisk.services.runs import RunLedger
 from signalrisk.services.scaling import ScaleService
 
 
 class Facade:
-    """Scale and analysis services on one context."""
+    """The scale, the analyses, their runs and charts, on one context."""
 
     def __init__(self, settings: Settings) -> None:
         self.ctx = ServiceContext(settings)
         self.scales = ScaleService(self.ctx)
-        self.analyses = AnalysisService(self.ctx, self.scales)
+        self.runs = RunLedger(self.ctx, self.scales)
+        self.charts = ChartStore(self.ctx, self.runs)
+        self.analyses = AnalysisService(self.ctx, self.scales, self.runs, self.charts)
 
     def start(self) -> None:
         """Bring the schema up to date, and pick up what a previous process left behind."""
@@ -23,7 +27,7 @@ class Facade:
 
     def advance(self, check_ready: bool = False) -> None:
         """All progress that is due: interrupted runs failed, scales moved along."""
-        self.analyses.recover_interrupted()
+        self.runs.recover_interrupted()
         self.scales.advance(check_ready=check_ready)
 
     def close(self) -> None:
