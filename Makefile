@@ -8,7 +8,7 @@ PORT ?= 8080
 SIGNALRISK_HOME ?= $(CURDIR)/var
 export SIGNALRISK_HOME
 
-.PHONY: run test lint fmt clean venv
+.PHONY: run test lint fmt clean venv appengine
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,8 @@ fmt: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache
+
+# The App Engine bundle: this checkout's wheel beside deploy/appengine/app.yaml (see README).
+appengine: $(STAMP)
+	rm -rf deploy/appengine/dist
+	$(BIN)/python -m pip wheel --quiet --no-deps -w deploy/appengine/dist .

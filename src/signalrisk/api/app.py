@@ -29,7 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         facade.start()
         driver = ScaleDriver(facade.scales, facade.advance, settings.heartbeat_interval_s)
         app.state.facade, app.state.driver = facade, driver
-        driver.start()
+        if settings.background_driver:
+            driver.start()
         log.info(
             "signalrisk %s up: platform=%s home=%s", __version__, settings.platform, settings.home
         )

@@ -7,11 +7,12 @@ value stops the service at start-up with a message that names it.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Platform = Literal["local", "aws"]
@@ -106,6 +107,9 @@ class Settings(BaseSettings):
         300.0, gt=0, description="a local worker not called for this long stops itself"
     )
     heartbeat_interval_s: float = Field(30.0, gt=0)
+    background_driver: bool = Field(
+        True, description="drive warm-ups in a thread (off on App Engine: polling drives them)"
+    )
 
     prices: PriceTable = PriceTable()
     limits: Limits = Limits()
@@ -115,6 +119,19 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_home(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _app_engine(self) -> Settings:
+        """On App Engine every instance has its own disk and threads may be frozen between
+        requests: the state must be in a shared database and progress is made by polling."""
+        if os.environ.get("GAE_ENV", "").startswith("standard"):
+            if not self.database_url or self.database_url.startswith("sqlite"):
+                raise ValueError(
+                    "on App Engine set SIGNALRISK_DATABASE_URL to a PostgreSQL URL: SQLite is"
+                    " per instance"
+                )
+            self.background_driver = False
+        return self
 
     @property
     def sqlalchemy_url(self) -> str:
