@@ -8,7 +8,7 @@ PORT ?= 8080
 SIGNALRISK_HOME ?= $(CURDIR)/var
 export SIGNALRISK_HOME
 
-.PHONY: run test lint fmt clean venv appengine
+.PHONY: run test lint fmt clean venv appengine smoke-aws
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,3 +42,8 @@ clean:
 appengine: $(STAMP)
 	rm -rf deploy/appengine/dist
 	$(BIN)/python -m pip wheel --quiet --no-deps -w deploy/appengine/dist .
+
+# The seed workflow against a real AWS account (not CI): needs credentials and a cost cap,
+# e.g. `make smoke-aws SIGNALRISK_SMOKE_MAX_USD=0.50`. Always cleans up.
+smoke-aws: $(STAMP)
+	SIGNALRISK_SMOKE_MAX_USD=$(SIGNALRISK_SMOKE_MAX_USD) $(BIN)/python scripts/smoke_aws.py
