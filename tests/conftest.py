@@ -46,3 +46,19 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
     for name, value in moto_server.env().items():
         monkeypatch.setenv(name, value)
     return moto_server
+
+
+from tests.infra.lambda_shim import LambdaShim  # noqa: E402 - appended with its fixture
+
+
+@pytest.fixture
+def lambda_shim(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[LambdaShim]:
+    """A local Lambda service running ``signalrisk-compute`` for real (awslambdaric processes
+    with our handler), boto3 in this process pointed at it through ``AWS_ENDPOINT_URL_LAMBDA``
+    and at moto for everything else. Every environment's process is killed afterwards."""
+    shim = LambdaShim(concurrency_limit=10)
+    shim.register("signalrisk-compute", "signalrisk.workers.compute.handler", env=aws.env())
+    shim.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", shim.url)
+    yield shim
+    shim.stop()

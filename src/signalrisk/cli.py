@@ -80,6 +80,13 @@ def cleanup(
         for process in strays:
             kill_worker(process.pid, process.create_time(), grace_s=min(wait_s, 3.0))
         typer.echo(f"stopped {len(strays)} unrecorded worker process(es)")
+        if settings.platform == "aws":
+            from signalrisk.compute.ec2fleet import Ec2Fleet
+
+            fleet = Ec2Fleet(settings.aws)
+            tagged = fleet.find({})  # every live instance tagged with this deployment
+            fleet.terminate(tagged)
+            typer.echo(f"terminated {len(tagged)} instance(s) tagged with this deployment")
     finally:
         facade.close()
 

@@ -13,6 +13,8 @@ from signalrisk.core.errors import InternalError
 PROVIDERS = {
     "local:lambda": "signalrisk.compute.local_lambda:LocalLambdaProvider",
     "local:ec2": "signalrisk.compute.local_ec2:LocalEc2Provider",
+    "aws:ec2": "signalrisk.compute.aws_ec2:AwsEc2Provider",
+    "aws:lambda": "signalrisk.compute.aws_lambda:AwsLambdaProvider",
 }
 
 
@@ -30,7 +32,11 @@ def compute_provider(settings: Settings, service: str, client: httpx.Client) -> 
         ) from exc
     cls = getattr(module, attr)
     provider: ComputeProvider
-    if name == "local:lambda":
+    if name == "aws:ec2":
+        provider = cls.from_settings(settings, client)
+    elif name == "aws:lambda":
+        provider = cls(settings)
+    elif name == "local:lambda":
         provider = cls(
             settings.home, client, settings.worker_call_timeout_s, settings.worker_orphan_timeout_s
         )

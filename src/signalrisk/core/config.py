@@ -78,6 +78,9 @@ class AwsSettings(BaseModel):
     worker_port: int = Field(8080, ge=1, le=65535)
     install_spec: str = Field("signalrisk", description="what user-data pip-installs on instances")
     instance_idle_timeout_s: float = Field(900.0, gt=0, description="instances stop when idle")
+    ec2_warmup_deadline_s: float = Field(
+        600.0, gt=0, description="boot, install and start of an instance take minutes"
+    )
     presign_expiry_s: int = Field(3600, ge=60, le=604800)
 
 
@@ -132,6 +135,12 @@ class Settings(BaseSettings):
                 )
             self.background_driver = False
         return self
+
+    def warmup_deadline(self, service: str) -> float:
+        """Seconds a warm-up of ``service`` may take before it fails and is cleaned up."""
+        if self.platform == "aws" and service == "ec2":
+            return self.aws.ec2_warmup_deadline_s
+        return self.warmup_deadline_s
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -167,7 +167,7 @@ class ScaleService:
             state="warming",
             secret=secrets.token_urlsafe(32),
             requested_at=now,
-            deadline_at=now + self.ctx.settings.warmup_deadline_s,
+            deadline_at=now + self.ctx.settings.warmup_deadline(service),
         )
         with self.ctx.db.session() as session:
             # The row (the scale's tag) is committed before anything starts, and only if this
@@ -348,7 +348,7 @@ class ScaleService:
             log.info("scale ready", extra={"scale": scale_id})
         elif time.time() > row.deadline_at:
             error = (
-                f"warm-up not ready within {self.ctx.settings.warmup_deadline_s:g} s; "
+                f"warm-up not ready within {self.ctx.settings.warmup_deadline(spec.service):g} s; "
                 f"{sum(r.state == 'ready' for r in resources)} of {spec.r} resources ready"
             )
             if self._cas(scale_id, ("warming",), "failed", error=error):

@@ -10,10 +10,11 @@ from signalrisk.storage.base import ObjectStore
 # name -> "module:Class"; a provider module may import an optional SDK at its top.
 STORE_PROVIDERS: dict[str, str] = {
     "local": "signalrisk.storage.localdir:LocalDirectoryStore",
-    # "s3": "signalrisk.storage.s3:S3Store",  (to come, with the `aws` extra)
+    "s3": "signalrisk.storage.s3:S3Store",
+    "lambda": "signalrisk.storage.lambda_store:LambdaStore",
 }
 
-_EXTRAS: dict[str, str] = {"s3": "aws"}
+_EXTRAS: dict[str, str] = {"s3": "aws", "lambda": "aws"}
 
 
 def object_store(name: str, **kwargs: object) -> ObjectStore:

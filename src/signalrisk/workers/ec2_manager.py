@@ -86,13 +86,19 @@ def handle(event: dict[str, Any], fleet: Fleet) -> dict[str, Any]:
 
 
 def fleet_from_environment() -> Fleet:
-    """The fleet named by ``SIGNALRISK_FLEET`` (``local``: worker processes in SIGNALRISK_HOME)."""
+    """The fleet named by ``SIGNALRISK_FLEET``: ``local`` (worker processes in SIGNALRISK_HOME)
+    or ``aws`` (EC2, configured by the ``SIGNALRISK_AWS__*`` settings; the manager Lambda)."""
     name = os.environ.get("SIGNALRISK_FLEET", "local")
     if name == "local":
         from signalrisk.compute.localfleet import LocalProcessFleet
 
         return LocalProcessFleet(Path(os.environ.get("SIGNALRISK_HOME", "var")).resolve())
-    raise ValueError(f"unknown fleet {name!r}; valid: local")
+    if name == "aws":
+        from signalrisk.compute.ec2fleet import Ec2Fleet
+        from signalrisk.core.config import Settings
+
+        return Ec2Fleet(Settings().aws)
+    raise ValueError(f"unknown fleet {name!r}; valid: local, aws")
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
