@@ -8,7 +8,6 @@ fleet's ``resolve`` seam: describe, DNS name, HTTP, worker and numbers are all t
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import os
@@ -52,6 +51,7 @@ from signalrisk.core.errors import ComputeError
 from signalrisk.quant.var import simulate_var
 from signalrisk.workers import ec2_manager
 from signalrisk.workers.ec2_manager import SCALE_TAG, handle
+from tests.infra.ec2boot import secret_in_user_data, user_data
 from tests.infra.moto import ACCOUNT_ID, REGION, MotoServer
 from tests.server import free_port
 
@@ -75,18 +75,6 @@ def wait_for(check: Callable[[], bool], timeout_s: float = 20.0, what: str = "co
 def raw_instances(ec2: Any, ids: list[str]) -> dict[str, dict[str, Any]]:
     pages = ec2.describe_instances(InstanceIds=ids)["Reservations"]
     return {i["InstanceId"]: i for page in pages for i in page["Instances"]}
-
-
-def user_data(ec2: Any, instance_id: str) -> str:
-    answer = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
-    return base64.b64decode(answer["UserData"]["Value"]).decode()
-
-
-def secret_in_user_data(ec2: Any, instance_id: str) -> str:
-    """The scale's secret, as an instance's user-data hands it to the worker service."""
-    match = re.search(rf"^{SECRET_VARIABLE}=(\S+)$", user_data(ec2, instance_id), re.MULTILINE)
-    assert match, "the user-data carries no secret"
-    return match.group(1)
 
 
 def command_lines(script: str) -> list[str]:
