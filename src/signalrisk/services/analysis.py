@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from signalrisk.compute.base import BatchResult, Invocable, Resource, ScaleSpec
 from signalrisk.core.errors import (
@@ -169,10 +170,14 @@ class AnalysisService:
             self.plan(request, max(current.r, 1))  # bad input is reported before state
             raise NotWarm(f"the scale is {current.state}; POST /warmup and wait for /scaled_ready")
         plan = self.plan(request, current.r)
-        spec, resources = self.scales.begin_analysis()
         run_id = secrets.token_hex(8)
-        request_json = self._request_json(plan, spec)
-        self.runs.start(run_id, spec.scale_id, request_json)
+        request_json: dict[str, Any] = {}
+
+        def record(session: Session, spec: ScaleSpec) -> None:
+            request_json.update(self._request_json(plan, spec))
+            self.runs.start(session, run_id, spec.scale_id, request_json)
+
+        spec, resources = self.scales.begin_analysis(record)
         try:
             result = self._compute(plan, spec, resources)
         except SignalRiskError as exc:

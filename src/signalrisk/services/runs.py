@@ -15,6 +15,7 @@ from typing import Any
 
 import psutil
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from signalrisk import __version__
 from signalrisk.compute.localproc import is_alive
@@ -68,19 +69,18 @@ class RunLedger:
         self.scales = scales
         self.audit = AuditTrail(ctx.store)
 
-    def start(self, run_id: str, scale_id: str, request: dict[str, Any]) -> None:
-        """Record a run as running, owned by this process."""
-        with self.ctx.db.session() as session:
-            session.add(
-                RunRow(
-                    id=run_id,
-                    scale_id=scale_id,
-                    status="running",
-                    created_at=time.time(),
-                    owner=current_owner(),
-                    request=request,
-                )
+    def start(self, session: Session, run_id: str, scale_id: str, request: dict[str, Any]) -> None:
+        """Record a run as running, owned by this process, in the caller's transaction."""
+        session.add(
+            RunRow(
+                id=run_id,
+                scale_id=scale_id,
+                status="running",
+                created_at=time.time(),
+                owner=current_owner(),
+                request=request,
             )
+        )
 
     def recover_interrupted(self) -> int:
         """Fail the runs whose API process died mid-analysis, and hand their scale back.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
@@ -202,9 +203,17 @@ class ScaleService:
         return self.current()
 
     def _cas(
-        self, scale_id: str | None, from_states: tuple[str, ...], to_state: str, **values: object
+        self,
+        scale_id: str | None,
+        from_states: tuple[str, ...],
+        to_state: str,
+        within: Callable[[Session], None] | None = None,
+        **values: object,
     ) -> bool:
-        """Move a scale from one of ``from_states`` to ``to_state``; False if another won."""
+        """Move a scale from one of ``from_states`` to ``to_state``; False if another won.
+
+        ``within`` runs in the same transaction when the move wins.
+        """
         if scale_id is None:
             return False
         with self.ctx.db.session() as session:
@@ -213,7 +222,10 @@ class ScaleService:
                 .where(ScaleRow.id == scale_id, ScaleRow.state.in_(from_states))
                 .values(state=to_state, **values)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            won = bool(result.rowcount)  # type: ignore[attr-defined]
+            if won and within is not None:
+                within(session)
+            return won
 
     def _begin_termination(self, scale_id: str | None, from_states: tuple[str, ...]) -> bool:
         """Move the scale to ``terminating`` and stop its resources; False if another won."""
@@ -256,18 +268,33 @@ class ScaleService:
             assert row is not None
             return _spec(row)
 
-    def begin_analysis(self) -> tuple[ScaleSpec, list[Resource]]:
-        """Claim the ready scale for one analysis (ready -> analysing), or 409."""
+    def begin_analysis(
+        self, record: Callable[[Session, ScaleSpec], None]
+    ) -> tuple[ScaleSpec, list[Resource]]:
+        """Claim the ready scale for one analysis (ready -> analysing), or 409.
+
+        ``record`` writes the run in the same transaction as the claim: a crash can never
+        leave a scale "analysing" with no run to recover it from.
+        """
         current = self.current()
         if current.state == "analysing":
             raise Busy("an analysis is already running")
-        if current.state != "ready" or not self._cas(current.id, ("ready",), "analysing"):
+        spec = self._spec_of(current.id) if current.id else None
+
+        def claim(session: Session) -> None:
+            assert spec is not None
+            record(session, spec)
+
+        won = current.state == "ready" and self._cas(
+            current.id, ("ready",), "analysing", within=claim
+        )
+        if not won:
             again = self.current().state
             if again == "analysing":
                 raise Busy("an analysis is already running")
             raise NotWarm(f"the scale is {again}; POST /warmup and wait for /scaled_ready")
-        assert current.id is not None
-        return self._spec_of(current.id), current.resources
+        assert spec is not None
+        return spec, current.resources
 
     def end_analysis(self, scale_id: str) -> None:
         self._cas(scale_id, ("analysing",), "ready")
