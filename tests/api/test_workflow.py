@@ -47,6 +47,7 @@ def run_seed_client(api: ApiServer, service: str) -> dict[str, object]:
         assert response.status_code == 200, (path, response.text)
         out[path] = response.json()
     out["/v1/runs/last"] = api.get("/v1/runs/last").json()
+    out["/v1/scale"] = api.get("/v1/scale").json()
     assert api.get("/reset").json()["result"] == "ok"
     assert api.get("/terminate").json()["result"] == "ok"
     api.wait_for("/scaled_terminated", "terminated")
@@ -82,6 +83,9 @@ def test_run_seed_workflow_matches_reference_figures(api: ApiServer, service: st
     warm = answers["/get_warmup_cost"]
     assert warm["billable_time"] > 0 and warm["cost"] > 0  # type: ignore[index]
     assert warm["basis"] == "local-simulated" and warm["estimate"] is True  # type: ignore[index]
+    to_date = answers["/v1/scale"]["cost_to_date"]  # type: ignore[index]
+    assert to_date["basis"] == "local-simulated"
+    assert to_date["usd"] >= warm["cost"] > 0  # type: ignore[index]
     audit = answers["/get_audit"]
     assert isinstance(audit, list) and audit[-1]["s"] == service and audit[-1]["r"] == 3
     assert audit[-1]["signals"] == 36 and audit[-1]["status"] == "ok"

@@ -7,7 +7,13 @@ import math
 import pytest
 
 from signalrisk.core.config import PriceTable
-from signalrisk.services.costs import analysis_cost, basis_for, warmup_cost
+from signalrisk.services.costs import (
+    analysis_cost,
+    basis_for,
+    instance_seconds,
+    scale_cost_to_date,
+    warmup_cost,
+)
 
 PRICES = PriceTable()
 
@@ -62,3 +68,25 @@ def test_choose_cost_basis_by_platform_and_service(
     platform: str, service: str, expected: tuple[bool, str]
 ) -> None:
     assert basis_for(platform, service) == expected
+
+
+def test_count_instance_seconds_from_launch_on_aws_and_boot_time_locally() -> None:
+    prices = PriceTable(ec2_boot_seconds=40.0)
+    assert instance_seconds("aws", 100.0, 150.0, None, 400.0, prices) == 300.0
+    assert instance_seconds("aws", 100.0, 150.0, 250.0, 400.0, prices) == 150.0
+    assert instance_seconds("local", 100.0, 100.5, None, 130.5, prices) == 40.0 + 30.0
+    assert instance_seconds("local", 100.0, None, None, 130.0, prices) == 40.0
+
+
+def test_compute_ec2_cost_to_date_bills_idle_time_with_minimum() -> None:
+    cost = scale_cost_to_date("aws", "ec2", [30.0, 600.0], None, 123.0, PRICES)
+    assert cost.billable_s == pytest.approx(630.0)
+    # Idle or busy, every second of an instance is billed: the analyses are inside it.
+    assert cost.usd == pytest.approx((60.0 + 600.0) * (0.0116 + 0.005) / 3600)
+
+
+def test_compute_lambda_cost_to_date_is_warmup_plus_analyses() -> None:
+    warm = warmup_cost("aws", "lambda", [0.2, 0.3], PRICES)
+    cost = scale_cost_to_date("aws", "lambda", [], warm, 0.5, PRICES)
+    assert cost.usd == pytest.approx(warm.usd + 0.5)
+    assert cost.basis == "lambda-report"

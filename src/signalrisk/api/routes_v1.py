@@ -83,6 +83,7 @@ def scale(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
         "ready_at": view.ready_at,
         "error": view.error,
         "warmup": view.warmup.as_dict() if view.warmup else None,
+        "cost_to_date": to_date.as_dict() if (to_date := app.scales.cost_to_date(view)) else None,
         "resources": [
             {"id": r.id, "index": r.index, "state": r.state, "address": r.address, "pid": r.pid}
             for r in view.resources

@@ -86,3 +86,46 @@ def analysis_cost(
         return Cost(sum(billed_ms) / 1000.0, lambda_cost(billed_ms, prices), estimate, basis)
     seconds = wall_s * r
     return Cost(seconds, seconds * ec2_rate_per_s(prices), estimate, basis)
+
+
+def instance_seconds(
+    platform: str,
+    launched_at: float,
+    ready_at: float | None,
+    ended_at: float | None,
+    now: float,
+    prices: PriceTable,
+) -> float:
+    """Billable seconds of one instance's life so far: launch to termination (or now).
+
+    On the local platform the configured boot time stands in for the real start-up, and the
+    rest of the life is counted from readiness.
+    """
+    end = ended_at if ended_at is not None else now
+    if platform != "local":
+        return max(0.0, end - launched_at)
+    since_ready = max(0.0, end - ready_at) if ready_at is not None else 0.0
+    return prices.ec2_boot_seconds + since_ready
+
+
+def scale_cost_to_date(
+    platform: str,
+    service: str,
+    instance_lifetimes_s: Sequence[float],
+    warmup: Cost | None,
+    analyses_usd: float,
+    prices: PriceTable,
+) -> Cost:
+    """What a scale has cost so far, idle time included (SPEC §4).
+
+    EC2 bills every second of every instance's life (60 s minimum each), busy or idle, so the
+    analyses are already inside it; Lambda bills only invocations: warm-up plus analyses.
+    """
+    estimate, basis = basis_for(platform, service)
+    if service == "ec2":
+        charged = [max(s, prices.ec2_minimum_seconds) for s in instance_lifetimes_s]
+        return Cost(
+            sum(instance_lifetimes_s), sum(charged) * ec2_rate_per_s(prices), estimate, basis
+        )
+    warm_s, warm_usd = (warmup.billable_s, warmup.usd) if warmup else (0.0, 0.0)
+    return Cost(warm_s, warm_usd + analyses_usd, estimate, basis)

@@ -20,9 +20,15 @@ from sqlalchemy.orm import Session
 
 from signalrisk.compute.base import Resource, ScaleSpec
 from signalrisk.core.errors import Busy, InvalidParameter, NotWarm
-from signalrisk.db.models import Control, ResourceRow, ScaleRow
+from signalrisk.db.models import Control, ResourceRow, RunRow, ScaleRow
 from signalrisk.services.context import ServiceContext
-from signalrisk.services.costs import Cost, basis_for, warmup_cost
+from signalrisk.services.costs import (
+    Cost,
+    basis_for,
+    instance_seconds,
+    scale_cost_to_date,
+    warmup_cost,
+)
 from signalrisk.services.states import READY_STATES, State
 
 log = logging.getLogger(__name__)
@@ -420,6 +426,27 @@ class ScaleService:
             return True
         spec = self._spec_of(view.id)
         return all(self.ctx.provider(spec.service).gone(spec, view.resources))
+
+    def cost_to_date(self, view: ScaleView) -> Cost | None:
+        """The current scale's cost so far, idle time included; None when cold."""
+        if view.id is None or view.service is None:
+            return None
+        settings, now = self.ctx.settings, time.time()
+        with self.ctx.db.session() as session:
+            rows = session.scalars(select(ResourceRow).where(ResourceRow.scale_id == view.id))
+            lifetimes = [
+                instance_seconds(
+                    settings.platform, r.launched_at, r.ready_at, r.ended_at, now, settings.prices
+                )
+                for r in rows
+            ]
+            results = session.scalars(
+                select(RunRow.result).where(RunRow.scale_id == view.id, RunRow.status == "ok")
+            )
+            analyses_usd = sum(float((r or {}).get("cost") or 0.0) for r in results)
+        return scale_cost_to_date(
+            settings.platform, view.service, lifetimes, view.warmup, analyses_usd, settings.prices
+        )
 
     def in_flight(self) -> bool:
         with self.ctx.db.session() as session:
