@@ -92,3 +92,17 @@ def test_deploy_twice_then_destroy_keeps_only_audit_bucket(aws: MotoServer, pack
 
     AwsDeployment(settings).destroy(delete_audit=True)
     assert boto3.client("s3").list_buckets()["Buckets"] == []
+
+
+def test_deploy_with_provisioned_concurrency_publishes_alias(
+    aws: MotoServer, package: Path
+) -> None:
+    settings = Settings(aws=AwsSettings(deployment="srpc", provisioned_concurrency=True))
+    first = AwsDeployment(settings).deploy(package)
+    assert "alias signalrisk-compute:live" in first.created
+    lam = boto3.client("lambda")
+    alias = lam.get_alias(FunctionName="signalrisk-compute", Name="live")
+    assert alias["FunctionVersion"] != "$LATEST"
+    second = AwsDeployment(settings).deploy(package)
+    assert "alias signalrisk-compute:live" in second.unchanged
+    AwsDeployment(settings).destroy(delete_audit=True)

@@ -90,3 +90,9 @@ def test_compute_lambda_cost_to_date_is_warmup_plus_analyses() -> None:
     cost = scale_cost_to_date("aws", "lambda", [], warm, 0.5, PRICES)
     assert cost.usd == pytest.approx(warm.usd + 0.5)
     assert cost.basis == "lambda-report"
+
+
+def test_compute_provisioned_concurrency_cost_while_it_exists() -> None:
+    cost = scale_cost_to_date("aws", "lambda", [], None, 0.0, PRICES, provisioned_s=3600.0)
+    gb = PRICES.lambda_memory_mb / 1024
+    assert cost.usd == pytest.approx(3600.0 * gb * PRICES.lambda_provisioned_gb_second)

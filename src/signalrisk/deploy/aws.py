@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from signalrisk.compute.aws_lambda import PROVISIONED_ALIAS
 from signalrisk.core.config import Settings
 from signalrisk.core.errors import InternalError
 from signalrisk.deploy import policies
@@ -129,7 +130,29 @@ class AwsDeployment:
         for spec in self.functions():
             arn = self._ensure_role(spec, report)
             self._ensure_function(spec, arn, code, report)
+        if self.aws.provisioned_concurrency:
+            self._ensure_alias(report)
         return report
+
+    def _ensure_alias(self, report: Report) -> None:
+        """Provisioned concurrency needs a published version behind an alias ($LATEST can't)."""
+        name, _, alias = self.aws.compute_function.partition(":")
+        alias = alias or PROVISIONED_ALIAS
+        self._wait_updatable(name)
+        version = self.lam.publish_version(FunctionName=name)["Version"]
+        try:
+            current = self.lam.get_alias(FunctionName=name, Name=alias)
+        except ClientError as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                raise
+            self.lam.create_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+            report.created.append(f"alias {name}:{alias}")
+            return
+        if current["FunctionVersion"] == version:
+            report.unchanged.append(f"alias {name}:{alias}")
+        else:
+            self.lam.update_alias(FunctionName=name, Name=alias, FunctionVersion=version)
+            report.updated.append(f"alias {name}:{alias}")
 
     def _ensure_bucket(self, report: Report) -> None:
         try:

@@ -115,11 +115,14 @@ def scale_cost_to_date(
     warmup: Cost | None,
     analyses_usd: float,
     prices: PriceTable,
+    provisioned_s: float = 0.0,
 ) -> Cost:
     """What a scale has cost so far, idle time included (SPEC §4).
 
     EC2 bills every second of every instance's life (60 s minimum each), busy or idle, so the
-    analyses are already inside it; Lambda bills only invocations: warm-up plus analyses.
+    analyses are already inside it; Lambda bills invocations (warm-up plus analyses) and, when
+    the scale holds provisioned concurrency, ``provisioned_s`` environment-seconds of it at its
+    own rate.
     """
     estimate, basis = basis_for(platform, service)
     if service == "ec2":
@@ -128,4 +131,6 @@ def scale_cost_to_date(
             sum(instance_lifetimes_s), sum(charged) * ec2_rate_per_s(prices), estimate, basis
         )
     warm_s, warm_usd = (warmup.billable_s, warmup.usd) if warmup else (0.0, 0.0)
-    return Cost(warm_s, warm_usd + analyses_usd, estimate, basis)
+    gb = prices.lambda_memory_mb / 1024.0
+    provisioned_usd = provisioned_s * gb * prices.lambda_provisioned_gb_second
+    return Cost(warm_s + provisioned_s, warm_usd + analyses_usd + provisioned_usd, estimate, basis)

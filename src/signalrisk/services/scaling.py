@@ -444,8 +444,18 @@ class ScaleService:
                 select(RunRow.result).where(RunRow.scale_id == view.id, RunRow.status == "ok")
             )
             analyses_usd = sum(float((r or {}).get("cost") or 0.0) for r in results)
+        provisioned_s = 0.0
+        if view.service == "lambda" and settings.platform == "aws":
+            if settings.aws.provisioned_concurrency:
+                provisioned_s = sum(lifetimes)  # each environment held from request to release
         return scale_cost_to_date(
-            settings.platform, view.service, lifetimes, view.warmup, analyses_usd, settings.prices
+            settings.platform,
+            view.service,
+            [] if view.service == "lambda" else lifetimes,
+            view.warmup,
+            analyses_usd,
+            settings.prices,
+            provisioned_s,
         )
 
     def in_flight(self) -> bool:
