@@ -444,10 +444,10 @@ class ScaleService:
                 select(RunRow.result).where(RunRow.scale_id == view.id, RunRow.status == "ok")
             )
             analyses_usd = sum(float((r or {}).get("cost") or 0.0) for r in results)
-        provisioned_s = 0.0
-        if view.service == "lambda" and settings.platform == "aws":
-            if settings.aws.provisioned_concurrency:
-                provisioned_s = sum(lifetimes)  # each environment held from request to release
+        provisioned = view.service == "lambda" and settings.platform == "aws"
+        provisioned = provisioned and settings.aws.provisioned_concurrency
+        # Provisioned environments are billed from request to release, used or not.
+        provisioned_s = sum(lifetimes) if provisioned else 0.0
         return scale_cost_to_date(
             settings.platform,
             view.service,
