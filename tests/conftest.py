@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.infra.moto import MotoServer
+from tests.infra.seaweed import SeaweedServer
 from tests.server import ApiServer
 
 
@@ -62,3 +63,14 @@ def lambda_shim(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[La
     monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", shim.url)
     yield shim
     shim.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """``weed mini`` on free loopback ports, stopped (its whole process group) at the end."""
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweed"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()

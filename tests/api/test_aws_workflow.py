@@ -25,9 +25,10 @@ from signalrisk.seedclient import SeedClient
 from tests.infra.ec2boot import InstanceBooter
 from tests.infra.lambda_shim import LambdaShim
 from tests.infra.moto import MotoServer
+from tests.infra.seaweed import SeaweedServer
 from tests.server import ApiServer, free_port
 
-BUCKET = "signalrisk-audit-wire"
+BUCKET = f"signalrisk-audit-wire-{time.time_ns()}"
 SEEDED = {"h": "101", "d": "10000", "t": "sell", "p": "7", "seed": "4242"}
 
 
@@ -58,14 +59,25 @@ class InProcessApi:
         self.thread.join(30)
 
 
-@pytest.fixture
+@pytest.fixture(params=["moto", "seaweedfs"])
 def aws_api(
-    aws: MotoServer, lambda_shim: LambdaShim, tmp_path: Path
+    request: pytest.FixtureRequest,
+    aws: MotoServer,
+    lambda_shim: LambdaShim,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[InProcessApi, InstanceBooter]]:
+    """The API on platform aws; S3 is moto's or a real S3 server (SeaweedFS)."""
+    if request.param == "seaweedfs":
+        seaweed: SeaweedServer = request.getfixturevalue("seaweed_server")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_S3", seaweed.url)
+        monkeypatch.delenv("AWS_SESSION_TOKEN")
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            monkeypatch.setenv(name, seaweed.env()[name])  # moto accepts any credentials
     ec2 = boto3.client("ec2")
     al2023 = [{"Name": "name", "Values": ["al2023-ami-2023*-x86_64"]}]
     ami = ec2.describe_images(Owners=["amazon"], Filters=al2023)["Images"][0]["ImageId"]
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
+    boto3.session.Session().client("s3").create_bucket(Bucket=BUCKET)  # current credentials
     settings = Settings(
         platform="aws",
         home=tmp_path / "home",
@@ -123,7 +135,8 @@ def test_run_seed_workflow_on_aws_matches_local_platform(
         ("lambda", "aws", "ok"),
         ("ec2", "aws", "ok"),
     ]
-    keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=BUCKET)["Contents"]]
+    s3 = boto3.session.Session().client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
     assert sum(k.startswith("audit/") for k in keys) == 2
     states = {
         i["State"]["Name"]

@@ -1,23 +1,10 @@
-"""Storage fixtures: one SeaweedFS server (a real S3 implementation) for the session."""
+"""Storage fixtures: boto3 pointed at the session's SeaweedFS server (tests/conftest.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import pytest
 
 from tests.infra.seaweed import SeaweedServer
-
-
-@pytest.fixture(scope="session")
-def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    """``weed mini`` on free loopback ports, stopped (its whole process group) at the end."""
-    server = SeaweedServer(tmp_path_factory.mktemp("seaweed"))
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
