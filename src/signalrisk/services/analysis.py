@@ -321,7 +321,7 @@ class AnalysisService:
             raise NotWarm("no live resource in the scale")
         self._round_robin += 1
         resource = live[self._round_robin % len(live)]
-        spec = self.scales._spec_of(view.id)
+        spec = self.scales.spec_of(view.id)
         try:
             return provider.invoke(spec, resource, payload)
         except FunctionError as exc:  # the caller's own payload made the handler refuse it
