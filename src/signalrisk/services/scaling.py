@@ -14,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from signalrisk.compute.base import Resource, ScaleSpec
-from signalrisk.core.errors import Busy, InvalidParameter, NotWarm
+from signalrisk.core.errors import Busy, InvalidParameter, NotWarm, SignalRiskError
 from signalrisk.services.context import ServiceContext
 from signalrisk.services.costs import Cost, scale_cost_to_date
 from signalrisk.services.scale_progress import ScaleProgress
@@ -92,7 +92,16 @@ class ScaleService:
         spec = self.records.claim_new(service, r, previous)
         if spec is None:
             return None
-        resources = self.ctx.provider(service).launch(spec)
+        provider = self.ctx.provider(service)
+        try:
+            resources = provider.launch(spec)
+        except SignalRiskError as exc:
+            # A refused or partial launch (quota, capacity): the scale fails at once, with the
+            # reason, and whatever carries its tag is stopped; nothing is left half-started.
+            self.records.cas(spec.scale_id, ("warming",), "failed", error=exc.message)
+            provider.terminate(spec, [])
+            log.error("launch failed", extra={"scale": spec.scale_id, "error": exc.message})
+            raise
         self.records.add_resources(spec.scale_id, resources, launched_at=time.time())
         log.info("warm-up started", extra={"scale": spec.scale_id, "service": service, "r": r})
         return self.current()
