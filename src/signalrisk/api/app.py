@@ -31,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.facade, app.state.driver = facade, driver
         if settings.background_driver:
             driver.start()
+            facade.charts.preload()
         log.info(
             "signalrisk %s up: platform=%s home=%s", __version__, settings.platform, settings.home
         )

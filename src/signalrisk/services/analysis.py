@@ -4,7 +4,7 @@ One call of :meth:`AnalysisService.analyse` validates the request against the da
 ready scale (ready -> analysing), sends every signal to each of the r resources in one batch
 each (in parallel), averages the r estimates, prices the run, stores it as the last analysis,
 writes its audit record, and hands the scale back (analysing -> ready). The chart is drawn
-afterwards in the background; :meth:`chart_png` draws it on demand if it is not there yet.
+when it is first asked for (``ChartStore``), so that drawing never slows an analysis down.
 """
 
 from __future__ import annotations
@@ -189,7 +189,6 @@ class AnalysisService:
         finally:
             self.scales.end_analysis(spec.scale_id)
         self.runs.finish(run_id, request_json, result, None)
-        self.charts.render_in_background(run_id)
         return run_id
 
     def _request_json(self, plan: Plan, spec: ScaleSpec) -> dict[str, Any]:

@@ -1,8 +1,11 @@
-"""Chart PNGs of runs: drawn in the background after a run, or on demand, stored once."""
+"""Chart PNGs of runs: drawn when first asked for, then kept in the object store.
+
+Drawing takes tens of milliseconds of CPU in the API process; doing it on demand keeps it off
+the path of /analyse. matplotlib itself is imported once, in the background, at start-up.
+"""
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Protocol, runtime_checkable
 
@@ -10,8 +13,6 @@ from signalrisk.core.errors import NotFound
 from signalrisk.db.models import RunRow
 from signalrisk.services.context import ServiceContext
 from signalrisk.services.runs import RunLedger
-
-log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -29,8 +30,14 @@ class ChartStore:
         self.runs = runs
         self._lock = threading.Lock()
 
-    def render_in_background(self, run_id: str) -> None:
-        threading.Thread(target=self._render_quietly, args=(run_id,), daemon=True).start()
+    def preload(self) -> None:
+        """Import matplotlib in the background, so the first chart does not pay for it."""
+
+        def load() -> None:
+            import matplotlib.backends.backend_agg
+            import matplotlib.figure  # noqa: F401
+
+        threading.Thread(target=load, name="chart-preload", daemon=True).start()
 
     def url(self, run_id: str, api_url: str) -> str:
         """Where to fetch the chart: a presigned object URL if the store has them, else the API."""
@@ -75,12 +82,6 @@ class ChartStore:
         return render_var_chart(
             res["dates"], res["var95"], res["var99"], res["av95"], res["av99"], title
         )
-
-    def _render_quietly(self, run_id: str) -> None:
-        try:
-            self.png(run_id)
-        except Exception:  # the chart is drawn again on demand; never lose the log line
-            log.exception("background chart rendering failed", extra={"run": run_id})
 
 
 def _key(run_id: str) -> str:
