@@ -20,9 +20,9 @@ def record(run_id: str, **extra: Any) -> dict[str, Any]:
 
 def test_list_audit_records_oldest_first(tmp_path: Path) -> None:
     trail = AuditTrail(LocalDirectoryStore(tmp_path))
-    trail.write(record("b"), finished=2_000_000_000.0)
-    trail.write(record("a"), finished=1_000_000_000.5)
-    trail.write(record("c"), finished=2_000_000_000.25)
+    trail.write(record("b"), started=2_000_000_000.0)
+    trail.write(record("a"), started=1_000_000_000.5)
+    trail.write(record("c"), started=2_000_000_000.25)
     assert [r["run_id"] for r in trail.records()] == ["a", "b", "c"]
     assert [r["run_id"] for r in trail.records(offset=1, limit=1)] == ["b"]
 
@@ -30,9 +30,9 @@ def test_list_audit_records_oldest_first(tmp_path: Path) -> None:
 def test_write_audit_record_twice_refused_and_original_kept(tmp_path: Path) -> None:
     store = LocalDirectoryStore(tmp_path)
     trail = AuditTrail(store)
-    key = trail.write(record("x", profit_loss=1.5), finished=1_700_000_000.0)
+    key = trail.write(record("x", profit_loss=1.5), started=1_700_000_000.0)
     with pytest.raises(AlreadyExists):
-        trail.write(record("x", profit_loss=-9.0), finished=1_700_000_000.0)
+        trail.write(record("x", profit_loss=-9.0), started=1_700_000_000.0)
     assert json.loads(store.get(key))["profit_loss"] == 1.5
 
 
@@ -41,7 +41,7 @@ def test_write_audit_record_missing_fields_refused(tmp_path: Path) -> None:
     incomplete = record("y")
     del incomplete["data_sha256"]
     with pytest.raises(ValueError, match="data_sha256"):
-        trail.write(incomplete, finished=1.0)
+        trail.write(incomplete, started=1.0)
     assert trail.records() == []
 
 
@@ -50,3 +50,57 @@ def test_read_audit_records_written_by_another_process(tmp_path: Path) -> None:
         "audit/20240101T000000.000000Z_z.json", json.dumps(record("z")).encode()
     )
     assert [r["run_id"] for r in AuditTrail(LocalDirectoryStore(tmp_path)).records()] == ["z"]
+
+
+def test_repair_audit_writes_missing_record_once(tmp_path: Path) -> None:
+    """A run ended in the database whose process died before writing its record."""
+    from signalrisk.core.config import Settings
+    from signalrisk.db.models import RunRow
+    from signalrisk.services.audit import audit_key
+    from signalrisk.services.facade import Facade
+
+    facade = Facade(Settings(home=tmp_path, background_driver=False))
+    facade.ctx.db.migrate()
+    try:
+        request = {
+            "s": "ec2",
+            "r": 2,
+            "h": 101,
+            "d": 1000,
+            "t": "sell",
+            "p": 7,
+            "ticker": "NVDA",
+            "start": "2022-02-14",
+            "end": "2025-02-11",
+            "seed": 9,
+            "platform": "local",
+            "signals": 36,
+            "data_sha256": "ab",
+        }
+        with facade.ctx.db.session() as session:
+            session.add(
+                RunRow(
+                    id="r1",
+                    scale_id=None,
+                    status="ok",
+                    created_at=1_700_000_000.0,
+                    finished_at=1_700_000_001.0,
+                    request=request,
+                    result={
+                        "total_profit_loss": -1.5,
+                        "av95": -0.05,
+                        "av99": -0.07,
+                        "time": 0.1,
+                        "cost": 1e-6,
+                    },
+                    audit_key=audit_key("r1", 1_700_000_000.0),
+                )
+            )
+        assert facade.runs.audit.records() == []
+        assert facade.runs.repair_audit() == 1
+        (record,) = facade.runs.audit.records()
+        assert (record["run_id"], record["status"], record["profit_loss"]) == ("r1", "ok", -1.5)
+        assert facade.runs.repair_audit() == 0
+        assert len(facade.runs.audit.records()) == 1
+    finally:
+        facade.close()

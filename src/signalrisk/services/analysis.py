@@ -177,7 +177,7 @@ class AnalysisService:
             request_json.update(self._request_json(plan, spec))
             self.runs.start(session, run_id, spec.scale_id, request_json)
 
-        spec, resources = self.scales.begin_analysis(record)
+        spec, resources = self.scales.begin_analysis(record, current)
         try:
             result = self._compute(plan, spec, resources)
         except SignalRiskError as exc:

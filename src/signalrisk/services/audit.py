@@ -44,8 +44,13 @@ AUDIT_FIELDS = (
 )
 
 
-def audit_key(run_id: str, finished: float) -> str:
-    stamp = datetime.fromtimestamp(finished, UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+def audit_key(run_id: str, started: float) -> str:
+    """The one key of a run's record: its start time (so keys sort oldest first) and its id.
+
+    A run has exactly one key, known from its start, so a second attempt to write its record
+    (a retry, a recovery) can only ever find it taken, never add a duplicate.
+    """
+    stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     return f"{PREFIX}{stamp}_{run_id}.json"
 
 
@@ -61,12 +66,12 @@ class AuditTrail:
         self._cache: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def write(self, record: dict[str, Any], finished: float) -> str:
-        """Create the run's record; raises AlreadyExists rather than overwrite."""
+    def write(self, record: dict[str, Any], started: float) -> str:
+        """Create the run's record under its key; raises AlreadyExists rather than overwrite."""
         missing = [f for f in AUDIT_FIELDS if f not in record]
         if missing:
             raise ValueError(f"audit record lacks {missing}")
-        key = audit_key(str(record["run_id"]), finished)
+        key = audit_key(str(record["run_id"]), started)
         self.store.create(key, json.dumps(record, sort_keys=True).encode())
         with self._lock:
             self._cache[key] = record

@@ -24,6 +24,7 @@ class Facade:
         """Bring the schema up to date, and pick up what a previous process left behind."""
         self.ctx.db.migrate()
         self.advance(check_ready=True)
+        self.runs.repair_audit()
 
     def advance(self, check_ready: bool = False) -> None:
         """All progress that is due: interrupted runs failed, scales moved along."""

@@ -7,6 +7,7 @@ compare-and-set on the run's status; only the winner writes the audit record.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -19,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from signalrisk import __version__
 from signalrisk.compute.localproc import is_alive
-from signalrisk.core.errors import NoAnalysis, NotFound
+from signalrisk.core.errors import AlreadyExists, NoAnalysis, NotFound
 from signalrisk.db.models import Control, RunRow
-from signalrisk.services.audit import AuditTrail, iso_utc
+from signalrisk.services.audit import AuditTrail, audit_key, iso_utc
 from signalrisk.services.context import ServiceContext
 from signalrisk.services.costs import basis_for
 from signalrisk.services.scaling import ScaleService
@@ -113,45 +114,29 @@ class RunLedger:
         result: dict[str, Any] | None,
         error: str | None,
     ) -> bool:
-        """End a running run once: store it, make it the last analysis if it succeeded, and
-        write its audit record. False if the run had already ended (someone else finished it)."""
+        """End a running run once: in one transaction its status, results and audit key, and
+        the last-analysis pointer if it succeeded; then its audit record. False if the run had
+        already ended (someone else finished it)."""
         finished = time.time()
         status = "ok" if result is not None else "failed"
         with self.ctx.db.session() as session:
+            row = session.get(RunRow, run_id)
+            if row is None or row.status != "running":
+                return False
+            key = audit_key(run_id, row.created_at)
             claimed = session.execute(
                 update(RunRow)
                 .where(RunRow.id == run_id, RunRow.status == "running")
-                .values(status=status, finished_at=finished, result=result, error=error)
+                .values(
+                    status=status, finished_at=finished, result=result, error=error, audit_key=key
+                )
             )
             if not claimed.rowcount:  # type: ignore[attr-defined]
                 return False
-        res = result or {}
-        estimate, basis = basis_for(request["platform"], request["s"])
-        record = {
-            **{k: request[k] for k in AUDIT_REQUEST_FIELDS},
-            "profit_loss": res.get("total_profit_loss"),
-            "av95": res.get("av95"),
-            "av99": res.get("av99"),
-            "time": res.get("time"),
-            "cost": res.get("cost"),
-            "run_id": run_id,
-            "timestamp": iso_utc(finished),
-            "status": status,
-            "estimate": estimate,
-            "basis": basis,
-            "version": __version__,
-        }
-        if error:
-            record["error"] = error
-        key = self.audit.write(record, finished)
-        with self.ctx.db.session() as session:
-            row = session.get(RunRow, run_id)
-            assert row is not None
-            row.audit_key = key
             if result is not None:
-                control = session.get(Control, 1)
-                assert control is not None
-                control.last_run_id = run_id
+                self._control(session).last_run_id = run_id
+            created = row.created_at
+        self._write_audit(run_id, created, request, result, status, error, finished)
         log.info("analysis finished", extra={"run": run_id, "status": status})
         return True
 
@@ -171,6 +156,71 @@ class RunLedger:
         if not run_id:
             raise NoAnalysis("no analysis yet (or /reset since); POST /analyse first")
         return self.run(run_id)
+
+    def _write_audit(
+        self,
+        run_id: str,
+        created: float,
+        request: dict[str, Any],
+        result: dict[str, Any] | None,
+        status: str,
+        error: str | None,
+        finished: float,
+    ) -> None:
+        res = result or {}
+        estimate, basis = basis_for(request["platform"], request["s"])
+        record = {
+            **{k: request[k] for k in AUDIT_REQUEST_FIELDS},
+            "profit_loss": res.get("total_profit_loss"),
+            "av95": res.get("av95"),
+            "av99": res.get("av99"),
+            "time": res.get("time"),
+            "cost": res.get("cost"),
+            "run_id": run_id,
+            "timestamp": iso_utc(finished),
+            "status": status,
+            "estimate": estimate,
+            "basis": basis,
+            "version": __version__,
+        }
+        if error:
+            record["error"] = error
+        # If this run's record is already there, an earlier attempt wrote it: keep it.
+        with contextlib.suppress(AlreadyExists):
+            self.audit.write(record, created)
+
+    def repair_audit(self) -> int:
+        """Write the record of every ended run whose record is missing (the process ended it
+        in the database and died before writing it). Returns how many were written."""
+        present = set(self.audit.keys())
+        with self.ctx.db.session() as session:
+            ended = list(
+                session.scalars(
+                    select(RunRow).where(RunRow.status != "running", RunRow.audit_key.is_not(None))
+                )
+            )
+            for row in ended:
+                session.expunge(row)
+        missing = [row for row in ended if row.audit_key not in present]
+        for row in missing:
+            self._write_audit(
+                row.id,
+                row.created_at,
+                row.request,
+                row.result,
+                row.status,
+                row.error,
+                row.finished_at or row.created_at,
+            )
+            log.warning("missing audit record written", extra={"run": row.id})
+        return len(missing)
+
+    def _control(self, session: Session) -> Control:
+        control = session.get(Control, 1)
+        if control is None:
+            control = Control(id=1)
+            session.add(control)
+        return control
 
     def reset(self) -> None:
         """Forget the last analysis; the run history and the audit trail stay."""

@@ -138,14 +138,15 @@ class ScaleService:
         self.records.cas(current.id, ("failed",), "terminating", terminate_requested_at=time.time())
 
     def begin_analysis(
-        self, record: Callable[[Session, ScaleSpec], None]
+        self, record: Callable[[Session, ScaleSpec], None], current: ScaleView | None = None
     ) -> tuple[ScaleSpec, list[Resource]]:
         """Claim the ready scale for one analysis (ready -> analysing), or 409.
 
         ``record`` writes the run in the same transaction as the claim: a crash can never
-        leave a scale "analysing" with no run to recover it from.
+        leave a scale "analysing" with no run to recover it from. ``current`` saves a read when
+        the caller has just looked (the claim itself is a compare-and-set either way).
         """
-        current = self.current()
+        current = current or self.current()
         if current.state == "analysing":
             raise Busy("an analysis is already running")
         spec = self.spec_of(current.id) if current.id else None
