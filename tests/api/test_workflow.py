@@ -73,6 +73,13 @@ def test_run_seed_workflow_matches_reference_figures(api: ApiServer, service: st
                 accuracy.bias(item["std"], 10000, level)
             )
             assert abs(item[key] - truth) <= tolerance
+    # The spread of the r estimates agrees with the formula's standard error (72 degrees of
+    # freedom over 36 signals: the RMS ratio is 1 within about 0.08; 0.6..1.4 is 5 sigma).
+    for level in (95, 99):
+        spread = sum(i[f"spread{level}"] ** 2 for i in items) ** 0.5
+        formula = sum(i[f"se{level}"] ** 2 for i in items) ** 0.5
+        assert 0.6 < spread / formula < 1.4
+        assert all(abs(i[f"bias{level}"]) < i[f"se{level}"] for i in items)
     avg = answers["/get_avg_vars9599"]
     assert math.isclose(avg["var95"], sum(sig["var95"]) / 36)  # type: ignore[index]
     assert math.isclose(avg["var99"], sum(sig["var99"]) / 36)  # type: ignore[index]

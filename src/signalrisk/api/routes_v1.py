@@ -36,31 +36,26 @@ def run_json(row: RunRow, detail: bool) -> dict[str, Any]:
         "chart_path": f"/v1/runs/{row.id}/chart.png" if row.result is not None else None,
     }
     if detail and res:
-        keys = (
-            "dates",
-            "positions",
-            "mean",
-            "std",
-            "var95",
-            "var99",
-            "se95",
-            "se99",
-            "profit_loss",
-        )
-        out["items"] = [
-            {
-                "date": v[0],
-                "position": v[1],
-                "mean": v[2],
-                "std": v[3],
-                "var95": v[4],
-                "var99": v[5],
-                "se95": v[6],
-                "se99": v[7],
-                "profit_loss": v[8],
-            }
-            for v in zip(*(res[k] for k in keys), strict=True)
-        ]
+        # Per signal: where it is, its statistics, its VaR, and how precise that VaR is
+        # (formula standard error and bias, and the spread of the r estimates).
+        per_signal = {
+            "date": "dates",
+            "position": "positions",
+            "mean": "mean",
+            "std": "std",
+            "var95": "var95",
+            "var99": "var99",
+            "se95": "se95",
+            "se99": "se99",
+            "bias95": "bias95",
+            "bias99": "bias99",
+            "spread95": "spread95",
+            "spread99": "spread99",
+            "profit_loss": "profit_loss",
+        }
+        n = len(res.get("dates", []))
+        columns = {name: res.get(key) or [None] * n for name, key in per_signal.items()}
+        out["items"] = [{name: columns[name][j] for name in per_signal} for j in range(n)]
         out["var95_by_resource"] = res.get("var95_by_resource")
         out["var99_by_resource"] = res.get("var99_by_resource")
         out["batches"] = res.get("batches")

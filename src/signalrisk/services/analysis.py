@@ -85,6 +85,16 @@ def _window_sha256(window: PriceSeries) -> str:
     return digest.hexdigest()
 
 
+def _spread(per_resource: np.ndarray[Any, np.dtype[np.float64]]) -> list[float | None]:
+    """Empirical standard error of each signal's averaged VaR: the sample standard deviation
+    of its r estimates over sqrt(r). It checks the formula's SE; None when r = 1."""
+    r = per_resource.shape[0]
+    if r < 2:
+        return [None] * per_resource.shape[1]
+    spread = per_resource.std(axis=0, ddof=1) / np.sqrt(r)
+    return [float(x) for x in spread]
+
+
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
@@ -279,6 +289,10 @@ class AnalysisService:
             "var99_by_resource": per99.tolist(),
             "se95": [accuracy.standard_error(s, d, r, 95) for s in stats.std.tolist()],
             "se99": [accuracy.standard_error(s, d, r, 99) for s in stats.std.tolist()],
+            "bias95": [accuracy.bias(s, d, 95) for s in stats.std.tolist()],
+            "bias99": [accuracy.bias(s, d, 99) for s in stats.std.tolist()],
+            "spread95": _spread(per95),
+            "spread99": _spread(per99),
             "profit_loss": [None if np.isnan(v) else float(v) for v in pl],
             "av95": _mean(var95),
             "av99": _mean(var99),
