@@ -11,6 +11,7 @@ import contextlib
 import logging
 import os
 import socket
+import threading
 import time
 from typing import Any
 
@@ -69,6 +70,8 @@ class RunLedger:
         self.ctx = ctx
         self.scales = scales
         self.audit = AuditTrail(ctx.store)
+        self._ended: dict[str, RunRow] = {}
+        self._cache_lock = threading.Lock()
 
     def start(self, session: Session, run_id: str, scale_id: str, request: dict[str, Any]) -> None:
         """Record a run as running, owned by this process, in the caller's transaction."""
@@ -141,18 +144,34 @@ class RunLedger:
         return True
 
     def run(self, run_id: str) -> RunRow:
+        """One run. An ended run never changes again, so it is kept in memory once read; the
+        result endpoints then cost one small query (which run is the last) and no parsing."""
+        with self._cache_lock:
+            cached = self._ended.get(run_id)
+        if cached is not None:
+            return cached
         with self.ctx.db.session() as session:
             row = session.get(RunRow, run_id)
             if row is None:
                 raise NotFound(f"no run {run_id}")
             session.expunge(row)
-            return row
+        if row.status != "running":
+            with self._cache_lock:
+                if len(self._ended) >= 256:
+                    self._ended.pop(next(iter(self._ended)))
+                self._ended[run_id] = row
+        return row
 
     def last(self) -> RunRow:
-        """The last successful analysis, unless reset since; 409 no_analysis otherwise."""
-        with self.ctx.db.session() as session:
-            control = session.get(Control, 1)
-            run_id = control.last_run_id if control else None
+        """The last successful analysis, unless reset since; 409 no_analysis otherwise.
+
+        The pointer is read from the database on every call, so every API process behind a
+        load balancer answers the same.
+        """
+        with self.ctx.db.engine.connect() as connection:
+            run_id = connection.execute(
+                select(Control.last_run_id).where(Control.id == 1)
+            ).scalar_one_or_none()
         if not run_id:
             raise NoAnalysis("no analysis yet (or /reset since); POST /analyse first")
         return self.run(run_id)
