@@ -160,7 +160,7 @@ def test_invoke_lambda_path_malformed_json_reports_function_error(worker: Worker
         (b'{"mean": 0.001, "std": 0.02, "shots": 0}', "shots"),
         (b'{"mean": [0.001], "std": [-0.02], "shots": 10}', "std"),
         (b'{"mean": 1' + b"0" * 400 + b', "std": 0.02, "shots": 10}', "mean"),
-        (b'{"mean": -1e308, "std": 1e308, "shots": 10}', "overflow"),
+        (b'{"mean": -1e308, "std": 1e308, "shots": 1000, "seed": 1}', "overflow"),
         (b"[1, 2]", "object"),
         (b"{not json", ""),
     ],
@@ -240,7 +240,7 @@ def test_long_computation_outlives_idle_timeout(tmp_path: Path) -> None:
     started = Worker(tmp_path / "long.log", idle_timeout=1.0)
     try:
         started.wait_up()
-        n = 50
+        n = 300  # 3e9 draws: over 1 s on either kernel (numba ~1.2 G/s per core)
         payload = {"mean": [0.0] * n, "std": [0.02] * n, "shots": 10_000_000, "seed": 1}
         began = time.monotonic()
         response = httpx.post(f"{started.url}/", json=payload, headers=AUTH, timeout=60)
