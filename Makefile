@@ -8,7 +8,7 @@ PORT ?= 8080
 SIGNALRISK_HOME ?= $(CURDIR)/var
 export SIGNALRISK_HOME
 
-.PHONY: run test lint fmt clean venv appengine smoke-aws
+.PHONY: run test lint fmt clean venv appengine smoke-aws bench bench-quick wrk
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,18 +22,36 @@ run: $(STAMP)
 	$(BIN)/signalrisk serve --host $(HOST) --port $(PORT)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+# Benchmarks, not tests (see bench/__init__.py). `make bench` measures every figure of the
+# performance issue and writes BENCHMARKS.md, BENCHMARKS-growth.png and bench/results.json;
+# `make bench-quick` (CI, under 90 s) runs small jobs to prove the suite works and writes under
+# var/bench-quick/. Missed targets are reported, not fatal; a broken suite exits non-zero.
+bench: $(STAMP) wrk
+	$(BIN)/python -m bench
+
+bench-quick: $(STAMP) wrk
+	$(BIN)/python -m bench --quick
+
+# wrk (Debian package) loads the API in figure 5; installed here if missing and we are root.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; }; }; } || \
+	  echo "wrk is not installed and could not be (as root: apt-get install -y wrk): the bench skips figure 5"
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

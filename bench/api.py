@@ -24,6 +24,8 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.common import Figure, Row
+
 KEEP_ENV = ("SIGNALRISK_KERNEL",)
 
 
@@ -35,9 +37,7 @@ def free_port() -> int:
 
 def api_env(home: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of an API under ``home``: the caller's, minus its signalrisk settings."""
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith("SIGNALRISK_") or k in KEEP_ENV
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SIGNALRISK_") or k in KEEP_ENV}
     env["SIGNALRISK_HOME"] = str(home)
     env.update(extra or {})
     return env
@@ -55,13 +55,18 @@ class ApiProcess:
         self.log_path = home / "api.log"
         self.http = httpx.Client(base_url=self.url, timeout=3600.0)
         self._known: dict[int, psutil.Process] = {}
+        self.server_errors: list[str] = []
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ApiProcess:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def __exit__(
@@ -71,6 +76,24 @@ class ApiProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+    def error_rows(self, figure: Figure) -> None:
+        """Add a failing row (and the API's log excerpt) if a poll got a 5xx answer."""
+        if not self.server_errors:
+            return
+        first = self.server_errors[0][:300]
+        figure.rows.append(
+            Row(
+                figure.title.split(".")[0],
+                "5xx answers while polling /scaled_ready or /scaled_terminated",
+                "0",
+                str(len(self.server_errors)),
+                passed=False,
+            )
+        )
+        figure.notes.append(f"first 5xx while polling: {first}")
+        lines = [line.strip() for line in self.log_tail(20000).splitlines() if "Error" in line]
+        figure.notes += [f"API log: {line[:300]}" for line in dict.fromkeys(lines)][-3:]
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
@@ -146,23 +169,31 @@ class ApiProcess:
 
     # -- the seed's calls --------------------------------------------------------------
 
-    def get(self, path: str) -> Any:
-        response = self.http.get(path)
+    def _answer(self, response: httpx.Response) -> Any:
         if response.status_code != 200:
-            raise RuntimeError(f"GET {path}: {response.status_code} {response.text[:500]}")
+            request = f"{response.request.method} {response.request.url.path}"
+            log = f"\nAPI log:\n{self.log_tail()}" if response.status_code >= 500 else ""
+            raise RuntimeError(f"{request}: {response.status_code} {response.text[:500]}{log}")
         return response.json()
+
+    def get(self, path: str) -> Any:
+        return self._answer(self.http.get(path))
 
     def post(self, path: str, body: dict[str, Any]) -> Any:
-        response = self.http.post(path, json=body)
-        if response.status_code != 200:
-            raise RuntimeError(f"POST {path}: {response.status_code} {response.text[:500]}")
-        return response.json()
+        return self._answer(self.http.post(path, json=body))
 
     def wait_true(self, path: str, key: str, timeout_s: float, every_s: float) -> float:
-        """Poll ``path`` until ``key`` is true; returns the monotonic time it was seen."""
+        """Poll ``path`` until ``key`` is true; returns the monotonic time it was seen.
+
+        A 5xx answer while polling is recorded in ``server_errors`` (the figure reports it as
+        a failure) and polling goes on, so one bad answer does not cost the whole figure.
+        """
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.get(path).get(key) in (True, "true", "True"):
+            response = self.http.get(path)
+            if response.status_code >= 500:
+                self.server_errors.append(f"GET {path}: {response.status_code} {response.text}")
+            elif self._answer(response).get(key) in (True, "true", "True"):
                 return time.monotonic()
             time.sleep(every_s)
         raise TimeoutError(f"{path} not {key} after {timeout_s} s:\n{self.log_tail()}")

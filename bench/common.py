@@ -55,6 +55,7 @@ class Figure:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str | None = None
+    load: dict[str, Any] = field(default_factory=dict)
 
 
 def median(values: Sequence[float]) -> float:
@@ -101,6 +102,14 @@ def fmt_bytes(n: float) -> str:
     if n >= 2**30:
         return f"{n / 2**30:.2f} GiB"
     return f"{n / 2**20:.1f} MiB"
+
+
+def fmt_count(n: float) -> str:
+    """1e7 for a power of ten from 1000 up, 500 or 12,345 otherwise."""
+    exponent = round(math.log10(n)) if n > 0 else 0
+    if exponent >= 3 and n == 10**exponent:
+        return f"1e{exponent}"
+    return f"{n:,.0f}"
 
 
 def fmt_ratio(value: float) -> str:

@@ -22,7 +22,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.common import Figure, Mode, Row, fmt_bytes, fmt_rate, fmt_ratio, load_average
+from bench.common import (
+    Figure,
+    Mode,
+    Row,
+    fmt_bytes,
+    fmt_count,
+    fmt_rate,
+    fmt_ratio,
+    load_average,
+)
 from bench.machine import ROOT
 
 SPEED_TARGET = 1e9
@@ -90,7 +99,7 @@ def run(mode: Mode) -> Figure:
         rate = signals * d / speed["seconds"]
         mem = probe({"kernel": "ours", "task": "memory", "d": 10_000_000, "traced": True}, env)
         engine = "numba" if speed["numba_loaded"] else "numpy"
-        label = f"simulate_var ({engine})" + ("" if name == "default" else " SIGNALRISK_KERNEL=numpy")
+        label = f"kernel ({engine})" if name == "default" else "SIGNALRISK_KERNEL=numpy"
         judged = name == "default"
         ratio = rate / ref_rate
         peak = max(mem["rss_increase_bytes"], mem.get("tracemalloc_peak_bytes", 0))
@@ -106,16 +115,16 @@ def run(mode: Mode) -> Figure:
         figure.rows += [
             Row(
                 "1",
-                f"{label}: draws/s per core, d={d:.0e}",
+                f"{label}: draws/s per core, {signals} signals x d={fmt_count(d)}",
                 ">= 1 G/s" if judged else "(fallback)",
                 fmt_rate(rate),
-                f"{fmt_rate(ref_rate)} (seed, d={ref_d:.0e})",
+                f"{fmt_rate(ref_rate)} (seed, d={fmt_count(ref_d)})",
                 fmt_ratio(ratio),
                 rate >= SPEED_TARGET if judged else None,
             ),
             Row(
                 "1",
-                f"{label}: speed-up over the seed's method",
+                f"{label}: speed-up over the seed's method, same d",
                 ">= 500x" if judged else "(fallback)",
                 fmt_ratio(ratio),
                 "1x",
@@ -124,12 +133,12 @@ def run(mode: Mode) -> Figure:
             ),
             Row(
                 "1",
-                f"{label}: peak memory of one signal at d=1e7 (RSS / tracemalloc)",
+                f"{label}: peak memory, 1 signal x d=1e7 (RSS / tracemalloc)",
                 "O(tail), <= 20 MiB" if judged else "(fallback)",
                 f"{fmt_bytes(mem['rss_increase_bytes'])} / "
                 f"{fmt_bytes(mem.get('tracemalloc_peak_bytes', 0))}",
                 f"{fmt_bytes(ref_memory['rss_increase_bytes'])} (seed, RSS, "
-                f"d={mode.pick(10_000_000, 1_000_000):.0e})",
+                f"d={fmt_count(mode.pick(10_000_000, 1_000_000))})",
                 fmt_ratio(ref_memory["rss_increase_bytes"] / peak) + " less" if peak else "",
                 peak <= MEMORY_TARGET if judged else None,
             ),

@@ -238,3 +238,19 @@ def test_describe_fleet_record_without_pid_is_pending(
         json.dumps({"id": "i-0123456789abcdef0", "tags": {}, "launched": time.time()})
     )
     assert fleet.describe(["i-0123456789abcdef0"])[0].state == "pending"
+
+
+def test_write_instance_record_from_many_threads_at_once(tmp_path: Path) -> None:
+    """The driver and a status request may both rewrite one record: neither write may fail."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fleet = LocalProcessFleet(tmp_path)
+    record = {"id": "i-0123456789abcdef0", "tags": {}}
+
+    def write(k: int) -> None:
+        fleet._write("i-0123456789abcdef0", {**record, "k": k})
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(write, range(400)))
+    assert fleet._read("i-0123456789abcdef0") is not None
+    assert [p.name for p in (tmp_path / "instances").iterdir()] == ["i-0123456789abcdef0.json"]

@@ -8,7 +8,9 @@ API is on AWS.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,11 +32,14 @@ class LocalProcessFleet:
         return self.root / f"{instance_id}.json"
 
     def _write(self, instance_id: str, record: dict[str, object]) -> None:
+        """Replace the record atomically. The temporary name is unique to this write: two
+        threads (the driver and a status request) may terminate the same instance at once."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self._record_path(instance_id)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record))
-        tmp.replace(path)
+        descriptor, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{instance_id}.", suffix=".tmp")
+        with os.fdopen(descriptor, "w") as file:
+            file.write(json.dumps(record))
+        os.replace(tmp, path)
 
     def _read(self, instance_id: str) -> dict[str, object] | None:
         try:
