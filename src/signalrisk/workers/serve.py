@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 
 import uvicorn
@@ -36,14 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     app = create_worker_app(secret, watchdog)
     config = uvicorn.Config(
         app,
-        fd=args.fd,
         host=args.host,
         port=args.port,
         log_level="warning",
         access_log=False,
         lifespan="off",
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    if args.fd is None:
+        server.run()
+    else:
+        # Wrap the inherited socket ourselves: uvicorn's own ``fd=`` takes it for a Unix socket,
+        # so asyncio would not set TCP_NODELAY on its connections and every answer would wait
+        # ~40 ms for a delayed ACK (Nagle). ``socket(fileno=...)`` reads the real family.
+        server.run(sockets=[socket.socket(fileno=args.fd)])
     return 0
 
 
