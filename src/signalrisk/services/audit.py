@@ -16,13 +16,25 @@ from signalrisk.storage.base import ObjectStore
 
 PREFIX = "audit/"
 
-AUDIT_FIELDS = (
+AUDIT_REQUEST_FIELDS = (
     "s",
     "r",
     "h",
     "d",
     "t",
     "p",
+    "ticker",
+    "start",
+    "end",
+    "seed",
+    "platform",
+    "signals",
+    "data_sha256",
+)
+"""The fields of a record that the run's request (as resolved against the data) supplies."""
+
+AUDIT_FIELDS = (
+    *AUDIT_REQUEST_FIELDS,
     "profit_loss",
     "av95",
     "av99",
@@ -31,17 +43,11 @@ AUDIT_FIELDS = (
     "run_id",
     "timestamp",
     "status",
-    "ticker",
-    "start",
-    "end",
-    "seed",
-    "platform",
     "estimate",
     "basis",
-    "signals",
-    "data_sha256",
     "version",
 )
+"""Every field of SPEC §5 that a record must carry."""
 
 
 def audit_key(run_id: str, started: float) -> str:

@@ -23,28 +23,12 @@ from signalrisk import __version__
 from signalrisk.compute.localproc import is_alive
 from signalrisk.core.errors import AlreadyExists, NoAnalysis, NotFound
 from signalrisk.db.models import Control, RunRow
-from signalrisk.services.audit import AuditTrail, audit_key, iso_utc
+from signalrisk.services.audit import AUDIT_REQUEST_FIELDS, AuditTrail, audit_key, iso_utc
 from signalrisk.services.context import ServiceContext
 from signalrisk.services.costs import basis_for
 from signalrisk.services.scaling import ScaleService
 
 log = logging.getLogger(__name__)
-
-AUDIT_REQUEST_FIELDS = (
-    "s",
-    "r",
-    "h",
-    "d",
-    "t",
-    "p",
-    "ticker",
-    "start",
-    "end",
-    "seed",
-    "platform",
-    "signals",
-    "data_sha256",
-)
 
 
 def current_owner() -> str:
