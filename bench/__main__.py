@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (ROOT / "var" / "bench-quick" if mode.quick else ROOT)
     json_path = out / "results.json" if args.out or mode.quick else ROOT / "bench" / "results.json"
     plot_path = out / "BENCHMARKS-growth.png"
+    out.mkdir(parents=True, exist_ok=True)  # var/bench-quick does not exist in a fresh clone
     os.environ.setdefault("MPLBACKEND", "Agg")
 
     machine = machine_info()
