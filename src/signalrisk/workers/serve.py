@@ -11,9 +11,11 @@ import argparse
 import os
 import socket
 import sys
+import threading
 
 import uvicorn
 
+from signalrisk.workers.compute import preload_kernel
 from signalrisk.workers.http_app import IdleWatchdog, create_worker_app
 
 
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["SIGNALRISK_RESOURCE_ID"] = args.resource_id
     watchdog = IdleWatchdog(args.idle_timeout)
     watchdog.start()
+    # The kernel loads beside start-up (numba's cache, or a compile), not in the first batch.
+    threading.Thread(target=preload_kernel, name="kernel-preload", daemon=True).start()
     app = create_worker_app(secret, watchdog)
     config = uvicorn.Config(
         app,
