@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from fastapi import Depends, Request
@@ -25,7 +25,7 @@ Model = TypeVar("Model", bound=BaseModel)
 Role = Literal["read", "write"]
 
 
-def facade(request: Request) -> Facade:
+async def facade(request: Request) -> Facade:
     service: Facade = request.app.state.facade
     return service
 
@@ -62,8 +62,9 @@ def check_access(settings: Settings, request: Request, role: Role) -> None:
     raise Unauthorized("this call needs Authorization: Bearer <token>")
 
 
-def require(role: Role) -> Callable[[Request], None]:
-    def dependency(request: Request) -> None:
+def require(role: Role) -> Callable[[Request], Awaitable[None]]:
+    # async: it does no I/O, and a sync dependency would cost a thread-pool hop per request.
+    async def dependency(request: Request) -> None:
         check_access(request.app.state.facade.ctx.settings, request, role)
 
     return dependency

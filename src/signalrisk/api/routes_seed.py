@@ -86,28 +86,32 @@ def analyse(
     return {"result": "ok", "run_id": run_id}
 
 
+# The result endpoints below are async: they read one small row and a cached run, which is
+# quicker on the event loop than a hop through the thread pool (they are the hot GETs).
+
+
 @router.get("/get_sig_vars9599", response_model=schemas.SigVars, dependencies=[ReadAccess])
-def get_sig_vars9599(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
+async def get_sig_vars9599(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Per-signal 95% and 99% VaR, in date order."""
     result = app.runs.last().result or {}
     return {"var95": result["var95"], "var99": result["var99"]}
 
 
 @router.get("/get_avg_vars9599", response_model=schemas.AvgVars, dependencies=[ReadAccess])
-def get_avg_vars9599(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
+async def get_avg_vars9599(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Averages of the per-signal VaRs (null with no signals)."""
     result = app.runs.last().result or {}
     return {"var95": result["av95"], "var99": result["av99"]}
 
 
 @router.get("/get_sig_profit_loss", response_model=schemas.SigProfitLoss, dependencies=[ReadAccess])
-def get_sig_profit_loss(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
+async def get_sig_profit_loss(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Per-signal profit/loss p days later (null past the window's end)."""
     return {"profit_loss": (app.runs.last().result or {})["profit_loss"]}
 
 
 @router.get("/get_tot_profit_loss", response_model=schemas.TotProfitLoss, dependencies=[ReadAccess])
-def get_tot_profit_loss(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
+async def get_tot_profit_loss(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Sum of the non-null profit/loss values."""
     return {"profit_loss": (app.runs.last().result or {})["total_profit_loss"]}
 
@@ -120,7 +124,7 @@ def get_chart_url(request: Request, app: Facade = Depends(facade)) -> dict[str, 
 
 
 @router.get("/get_time_cost", response_model=schemas.TimeCost, dependencies=[ReadAccess])
-def get_time_cost(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
+async def get_time_cost(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """Billable time (s) and cost (USD) of the last analysis."""
     result = app.runs.last().result or {}
     return {
@@ -132,7 +136,7 @@ def get_time_cost(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B00
 
 
 @router.get("/get_audit", dependencies=[ReadAccess])
-def get_audit(app: Facade = Depends(facade)) -> list[dict[str, Any]]:  # noqa: B008
+async def get_audit(app: Facade = Depends(facade)) -> list[dict[str, Any]]:  # noqa: B008
     """Every past run, oldest first."""
     return app.runs.audit.records()
 
