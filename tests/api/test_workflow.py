@@ -123,7 +123,7 @@ def test_same_seed_gives_same_numbers_on_both_services(api: ApiServer) -> None:
 
 def test_analyse_runs_batches_in_parallel_processes(api: ApiServer) -> None:
     api.warm("ec2", 3)
-    assert api.post("/analyse", {**STANDARD, "d": "300000"}).status_code == 200
+    assert api.post("/analyse", {**STANDARD, "d": "3000000"}).status_code == 200
     batches = api.get("/v1/runs/last").json()["batches"]
     api.terminate()
     assert len({b["pid"] for b in batches}) == 3
