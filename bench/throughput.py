@@ -48,7 +48,9 @@ LUA = ROOT / "bench" / "wrk_report.lua"
 def run_wrk(url: str, paths: list[str], seconds: int) -> dict[str, Any]:
     """One wrk run over ``paths``; its summary (requests/s, latency percentiles, errors)."""
     command = ["wrk", "-t2", "-c50", f"-d{seconds}s", "-s", str(LUA), url, "--", *paths]
-    done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     match = re.search(r"^WRKJSON (.*)$", done.stdout, re.MULTILINE)
     if not match:
         raise RuntimeError(f"no summary from wrk:\n{done.stdout}\n{done.stderr}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from signalrisk.api import schemas
 from signalrisk.api.deps import ReadAccess, WriteAccess, body_of, facade, openapi_body
@@ -117,10 +118,14 @@ async def get_tot_profit_loss(app: Facade = Depends(facade)) -> dict[str, Any]: 
 
 
 @router.get("/get_chart_url", response_model=schemas.ChartUrl, dependencies=[ReadAccess])
-def get_chart_url(request: Request, app: Facade = Depends(facade)) -> dict[str, str]:  # noqa: B008
+async def get_chart_url(request: Request, app: Facade = Depends(facade)) -> dict[str, str]:  # noqa: B008
     """Absolute URL of the last analysis's chart (a PNG)."""
     run = app.runs.last()
-    return {"url": app.charts.url(run.id, str(request.url_for("run_chart", run_id=run.id)))}
+    api_url = str(request.url_for("run_chart", run_id=run.id))
+    if not app.charts.presigns:
+        return {"url": api_url}  # served by the API, drawn when first fetched
+    # A presigned URL needs the chart in the bucket first: drawing it is work for a thread.
+    return {"url": await run_in_threadpool(app.charts.url, run.id, api_url)}
 
 
 @router.get("/get_time_cost", response_model=schemas.TimeCost, dependencies=[ReadAccess])

@@ -39,6 +39,11 @@ class ChartStore:
 
         threading.Thread(target=load, name="chart-preload", daemon=True).start()
 
+    @property
+    def presigns(self) -> bool:
+        """Whether charts are handed out as presigned object URLs (S3) rather than by the API."""
+        return isinstance(self.ctx.store, Presigning)
+
     def url(self, run_id: str, api_url: str) -> str:
         """Where to fetch the chart: a presigned object URL if the store has them, else the API."""
         store = self.ctx.store
