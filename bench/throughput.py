@@ -30,16 +30,8 @@ from bench.api import ApiProcess
 from bench.common import Figure, Mode, Row, load_average
 from bench.latency import STANDARD
 from bench.machine import ROOT
+from signalrisk.seedclient import RESULTS
 
-RESULTS = (
-    "/get_sig_vars9599",
-    "/get_avg_vars9599",
-    "/get_sig_profit_loss",
-    "/get_tot_profit_loss",
-    "/get_chart_url",
-    "/get_time_cost",
-    "/get_audit",
-)
 API_WORKERS = 2
 RPS_TARGET, P99_TARGET_MS = 3000.0, 25.0
 LUA = ROOT / "bench" / "wrk_report.lua"

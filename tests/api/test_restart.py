@@ -17,20 +17,13 @@ import httpx
 import psutil
 import pytest
 
+from signalrisk.seedclient import RESULTS
 from tests.server import ApiServer
 
 SERVICES = ["lambda", "ec2"]
 ANALYSIS = {"h": "101", "d": "2000", "t": "sell", "p": "7"}
 WARM_PATHS = ("/scaled_ready", "/get_warmup_cost", "/get_endpoints", "/scaled_terminated")
-RESULT_PATHS = (
-    "/get_sig_vars9599",
-    "/get_avg_vars9599",
-    "/get_sig_profit_loss",
-    "/get_tot_profit_loss",
-    "/get_chart_url",
-    "/get_time_cost",
-    "/get_audit",
-)
+RESULT_PATHS = RESULTS
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from signalrisk.quant import accuracy
+from signalrisk.seedclient import RESULTS
 from tests.server import ApiServer
 
 STANDARD = {"h": "101", "d": "10000", "t": "sell", "p": "7"}
@@ -34,15 +35,7 @@ def run_seed_client(api: ApiServer, service: str) -> dict[str, object]:
     response = api.post("/analyse", STANDARD)
     assert response.status_code == 200, response.text
     assert response.json()["result"] == "ok"
-    for path in (
-        "/get_sig_vars9599",
-        "/get_avg_vars9599",
-        "/get_sig_profit_loss",
-        "/get_tot_profit_loss",
-        "/get_chart_url",
-        "/get_time_cost",
-        "/get_audit",
-    ):
+    for path in RESULTS:
         response = api.get(path)
         assert response.status_code == 200, (path, response.text)
         out[path] = response.json()
