@@ -11,6 +11,8 @@ import builtins
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -160,16 +162,9 @@ class S3Store:
             raise self._error("write", key, exc) from exc
 
     def get(self, key: str) -> bytes:
-        name = self._name(key)
-        try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=name)
+        with self._translated("read", key):
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._name(key))
             body: bytes = answer["Body"].read()
-        except ClientError as exc:
-            if _is(exc, _MISSING_CODES):
-                raise NotFound(f"no object {key!r}") from exc
-            raise self._error("read", key, exc) from exc
-        except BotoCoreError as exc:
-            raise self._error("read", key, exc) from exc
         return body
 
     def read_range(self, key: str, offset: int, length: int) -> tuple[bytes, int]:
@@ -201,14 +196,8 @@ class S3Store:
         return body[offset : offset + length], len(body)
 
     def _size(self, key: str, name: str) -> int:
-        try:
+        with self._translated("inspect", key):
             head = self.client.head_object(Bucket=self.bucket, Key=name)
-        except ClientError as exc:
-            if _is(exc, _MISSING_CODES):
-                raise NotFound(f"no object {key!r}") from exc
-            raise self._error("inspect", key, exc) from exc
-        except BotoCoreError as exc:
-            raise self._error("inspect", key, exc) from exc
         return int(head["ContentLength"])
 
     def list(self, prefix: str = "") -> builtins.list[str]:
@@ -254,15 +243,10 @@ class S3Store:
         return keys, (keys[-1] if more else None)
 
     def exists(self, key: str) -> bool:
-        name = self._name(key)
         try:
-            self.client.head_object(Bucket=self.bucket, Key=name)
-        except ClientError as exc:
-            if _is(exc, _MISSING_CODES):
-                return False
-            raise self._error("inspect", key, exc) from exc
-        except BotoCoreError as exc:
-            raise self._error("inspect", key, exc) from exc
+            self._size(key, self._name(key))
+        except NotFound:
+            return False
         return True
 
     def presigned_url(self, key: str, expiry_s: int) -> str:
@@ -285,6 +269,19 @@ class S3Store:
 
     def _name(self, key: str) -> str:
         return self.prefix + validate_key(key)
+
+    @contextmanager
+    def _translated(self, action: str, key: str) -> Iterator[None]:
+        """botocore errors of one call as signalrisk's: a missing object is NotFound, any other
+        failure a StorageError naming the action and the object."""
+        try:
+            yield
+        except ClientError as exc:
+            if _is(exc, _MISSING_CODES):
+                raise NotFound(f"no object {key!r}") from exc
+            raise self._error(action, key, exc) from exc
+        except BotoCoreError as exc:
+            raise self._error(action, key, exc) from exc
 
     def _error(self, action: str, key: str, exc: Exception) -> StorageError:
         detail = f"{_code(exc)}: {exc}" if isinstance(exc, ClientError) else str(exc)
