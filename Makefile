@@ -8,7 +8,7 @@ PORT ?= 8080
 SIGNALRISK_HOME ?= $(CURDIR)/var
 export SIGNALRISK_HOME
 
-.PHONY: run test lint fmt clean venv appengine smoke-aws bench bench-quick wrk
+.PHONY: run test lint fmt clean venv appengine smoke-aws bench bench-quick wrk browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/signalrisk serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -52,6 +52,15 @@ wrk:
 	    { apt-get install -y -qq wrk >/dev/null 2>&1 || \
 	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; }; }; } || \
 	  echo "wrk is not installed and could not be (as root: apt-get install -y wrk): the bench skips figure 5"
+
+# The dashboard's browser tests drive Debian's chromium through Playwright (no browser download);
+# installed here if missing and we are root. Without it those tests fail with this hint.
+browser:
+	@command -v chromium >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
+	  echo "chromium is not installed and could not be (as root: apt-get install -y chromium)"
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
+from signalrisk import __version__
 from signalrisk.api.deps import ReadAccess, WriteAccess, facade, json_object
 from signalrisk.db.models import RunRow
+from signalrisk.services.export import signals_csv
 from signalrisk.services.facade import Facade
 
 router = APIRouter(prefix="/v1", tags=["v1"])
@@ -64,6 +67,35 @@ def run_json(row: RunRow, detail: bool) -> dict[str, Any]:
     return out
 
 
+@router.get("/info", dependencies=[ReadAccess])
+def info(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
+    """What this deployment offers: platform, services and their maximum r, limits, the
+    tickers with their date ranges and default windows, and the prices costs are based on."""
+    settings = app.ctx.settings
+    tickers = []
+    for name in app.ctx.prices.tickers():
+        series = app.ctx.prices.load(name)
+        tickers.append(
+            {
+                "ticker": name,
+                "first": series.first_date,
+                "last": series.last_date,
+                "default_start": series.last_date - timedelta(days=settings.window_days),
+                "rows": len(series),
+            }
+        )
+    return {
+        "version": __version__,
+        "platform": settings.platform,
+        "services": {s: {"max_r": settings.limits.max_r(s)} for s in ("lambda", "ec2")},
+        "limits": settings.limits.model_dump(),
+        "default_ticker": settings.default_ticker,
+        "window_days": settings.window_days,
+        "tickers": tickers,
+        "prices": settings.prices.model_dump(),
+    }
+
+
 @router.get("/scale", dependencies=[ReadAccess])
 def scale(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """The current scale: state, resources and their states, the warm-up cost."""
@@ -110,6 +142,22 @@ def last_run(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
 def run(run_id: str, app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """One run with its per-signal details (dates, VaR, standard errors, P/L)."""
     return run_json(app.runs.run(run_id), detail=True)
+
+
+@router.get(
+    "/runs/{run_id}/signals.csv",
+    dependencies=[ReadAccess],
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {"example": "date,position,mean,std,var95,..."}}}},
+)
+def run_csv(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: B008
+    """The run's signals as CSV (date, position, mean, std, VaR, standard errors, P/L)."""
+    body = signals_csv(run_json(app.runs.run(run_id), detail=True).get("items", []))
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="signalrisk-{run_id}.csv"'},
+    )
 
 
 @router.get(
