@@ -11,6 +11,8 @@ from fastapi import FastAPI
 from signalrisk import __version__
 from signalrisk.api.errors import install_error_handlers
 from signalrisk.api.routes_seed import router as seed_router
+from signalrisk.api.routes_ui import router as ui_router
+from signalrisk.api.routes_ui import static_files
 from signalrisk.api.routes_v1 import router as v1_router
 from signalrisk.core.config import Settings, get_settings
 from signalrisk.services.driver import ScaleDriver
@@ -51,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(seed_router)
     app.include_router(v1_router)
+    app.include_router(ui_router)
+    app.mount("/ui", static_files(), name="ui")
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, str]:
