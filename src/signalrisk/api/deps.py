@@ -2,7 +2,9 @@
 
 Access (SPEC §2) plugs in here, in one place: on loopback the API is open, as the source system
 was; beyond it a bearer token is needed (the full one, or the read-only one for reads), unless
-the operator opted into anonymous access. Tokens are compared in constant time.
+the operator opted into anonymous access. Behind a reverse proxy on the same host every caller
+looks local, so ``trust_loopback=false`` demands the token there too. Tokens are compared in
+constant time.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _same(given: str, expected: str | None) -> bool:
 
 def check_access(settings: Settings, request: Request, role: Role) -> None:
     """Raise Unauthorized or Forbidden unless this caller may do ``role``."""
-    if _is_loopback(request.client.host if request.client else None):
+    if settings.trust_loopback and _is_loopback(request.client.host if request.client else None):
         return
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     token: str | None = Field(None, description="bearer token for full access beyond loopback")
     read_token: str | None = Field(None, description="bearer token for read-only access")
     allow_anonymous: bool = Field(False, description="serve beyond loopback with no token")
+    trust_loopback: bool = Field(
+        True,
+        description="callers on 127.0.0.1 need no token; set false behind a reverse proxy on "
+        "the same host, where every caller looks local",
+    )
 
     price_source: Literal["bundled", "csv", "yahoo"] = "bundled"
     csv_path: Path | None = Field(None, description="CSV file or directory of <TICKER>.csv")
