@@ -1,4 +1,5 @@
-"""The ``signalrisk`` command."""
+"""The operator's commands: ``serve`` the API, ``cleanup`` after a crash, ``deploy`` and
+``destroy`` the aws platform, ``version``."""
 
 from __future__ import annotations
 
@@ -6,12 +7,11 @@ import ipaddress
 import logging
 import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from signalrisk.core.config import Settings
-
-app = typer.Typer(help="Risk analysis of trading signals on elastic compute.", no_args_is_help=True)
 
 
 def _loopback(host: str) -> bool:
@@ -21,11 +21,12 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-@app.command()
 def serve(
-    host: str = typer.Option(os.environ.get("HOST", "127.0.0.1"), help="address to bind"),
-    port: int = typer.Option(int(os.environ.get("PORT", "8080")), help="port to bind"),
-    workers: int = typer.Option(1, help="uvicorn worker processes"),
+    host: Annotated[str, typer.Option(help="address to bind")] = os.environ.get(
+        "HOST", "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="port to bind")] = int(os.environ.get("PORT", "8080")),
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
 ) -> None:
     """Start the API (embedded local platform unless SIGNALRISK_PLATFORM=aws)."""
     import uvicorn
@@ -56,9 +57,8 @@ def serve(
     )
 
 
-@app.command()
 def cleanup(
-    wait_s: float = typer.Option(10.0, help="how long to wait for everything to stop"),
+    wait_s: Annotated[float, typer.Option(help="how long to wait for everything to stop")] = 10.0,
 ) -> None:
     """Find and stop every resource of this deployment, by record and by tag, even after a crash.
 
@@ -97,10 +97,11 @@ def _require_aws(target: str) -> None:
         raise typer.Exit(2)
 
 
-@app.command()
 def deploy(
-    target: str = typer.Argument(..., help="where to deploy: aws"),
-    package: Path | None = typer.Option(None, help="a function zip to use instead of building"),
+    target: Annotated[str, typer.Argument(help="where to deploy: aws")],
+    package: Annotated[
+        Path | None, typer.Option(help="a function zip to use instead of building")
+    ] = None,
 ) -> None:
     """Create or update, idempotently, the bucket, IAM roles and functions of the aws platform."""
     import tempfile
@@ -118,10 +119,11 @@ def deploy(
     _print_report(report)
 
 
-@app.command()
 def destroy(
-    target: str = typer.Argument(..., help="what to remove: aws"),
-    delete_audit: bool = typer.Option(False, help="also delete the audit bucket and its records"),
+    target: Annotated[str, typer.Argument(help="what to remove: aws")],
+    delete_audit: Annotated[
+        bool, typer.Option(help="also delete the audit bucket and its records")
+    ] = False,
 ) -> None:
     """Remove the functions, roles and security group; the audit bucket stays unless asked."""
     from signalrisk.deploy.aws import AwsDeployment
@@ -136,13 +138,8 @@ def _print_report(report: object) -> None:
             typer.echo(f"{kind:>9}  {item}")
 
 
-@app.command()
 def version() -> None:
     """Print the version."""
     from signalrisk import __version__
 
     typer.echo(__version__)
-
-
-if __name__ == "__main__":
-    app()

@@ -1,0 +1,5 @@
+"""``python -m signalrisk.cli``: the CLI."""
+
+from signalrisk.cli import app
+
+app()
