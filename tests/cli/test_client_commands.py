@@ -21,6 +21,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from signalrisk.cli import app
+from signalrisk.cli.options import connect
 from signalrisk.cli.output import fmt
 from signalrisk.cli.render import PL, VAR
 from tests.server import ApiServer, free_port
@@ -43,9 +44,18 @@ def test_status_of_a_cold_api_says_so_in_table_and_json(api: ApiServer) -> None:
     table = cli(api, "status")
     assert table.exit_code == 0, table.output
     assert table.stdout.startswith("cold: no compute is running")
-    answer = cli(api, "status", "--json")
-    assert answer.exit_code == 0
+    answer = CliRunner().invoke(app, ["status", "--json"], env={"SIGNALRISK_URL": api.url})
+    assert answer.exit_code == 0, answer.output
     assert as_json(answer) == api.get("/v1/scale").json()
+
+
+def test_the_token_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIGNALRISK_TOKEN", "s3cret")
+    with connect("http://127.0.0.1:1") as client:
+        assert client.http.headers["Authorization"] == "Bearer s3cret"
+    monkeypatch.delenv("SIGNALRISK_TOKEN")
+    with connect("http://127.0.0.1:1") as client:
+        assert "Authorization" not in client.http.headers
 
 
 @pytest.mark.parametrize("command", [["analyse", *SMALL], ["results"], ["chart"], ["export"]])
