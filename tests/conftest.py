@@ -74,3 +74,35 @@ def seaweed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed
         yield server
     finally:
         server.stop()
+
+
+import os  # noqa: E402 - appended with the PostgreSQL fixtures
+
+from tests.infra.postgres import PostgresServer, PostgresUnavailable  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (Debian's binaries) on a free loopback port, in a temporary
+    directory removed at the end. Missing binaries skip the tests, except under CI (``CI`` set),
+    where they fail: CI installs them."""
+    server = PostgresServer()
+    try:
+        server.start()
+    except PostgresUnavailable as exc:
+        server.stop()
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The SQLAlchemy URL of a new, empty database on the session's PostgreSQL server."""
+    name = postgres_server.create_database()
+    yield postgres_server.url(name)
+    postgres_server.drop_database(name)
