@@ -7,10 +7,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+
+MIGRATION_LOCK_KEY = 0x5349474E414C52  # "SIGNALR": PostgreSQL advisory lock of migrations
 
 
 def make_engine(url: str) -> Engine:
@@ -34,16 +36,45 @@ def make_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent, and safe when several processes
+    start on the same new database at once: they migrate one after the other)."""
     from alembic import command
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("path_separator", "os")
-    with engine.begin() as connection:
+    with _exclusive_transaction(engine) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+@contextmanager
+def _exclusive_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that holds the database's migration lock until it ends.
+
+    Without it, two API processes starting together both find no ``alembic_version`` and
+    both create the tables: one of them crashes at start-up. PostgreSQL: a transaction-scoped
+    advisory lock. SQLite: ``BEGIN IMMEDIATE`` (the write lock, waited for up to the busy
+    timeout); the driver's own transaction handling is off meanwhile, so that the DDL runs
+    inside that transaction instead of each statement committing on its own.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.exec_driver_sql("ROLLBACK")
+                raise
+            connection.exec_driver_sql("COMMIT")
+        return
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            lock = text("SELECT pg_advisory_xact_lock(:key)")
+            connection.execute(lock, {"key": MIGRATION_LOCK_KEY})
+        yield connection
 
 
 class Database:
