@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from signalrisk import __version__
 from signalrisk.api.errors import install_error_handlers
+from signalrisk.api.limits import BodySizeLimit
 from signalrisk.api.routes_seed import router as seed_router
 from signalrisk.api.routes_ui import router as ui_router
 from signalrisk.api.routes_ui import static_files
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.limits.max_body_bytes)
     app.include_router(seed_router)
     app.include_router(v1_router)
     app.include_router(ui_router)

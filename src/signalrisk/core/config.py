@@ -22,26 +22,53 @@ ServiceName = Literal["lambda", "ec2"]
 class PriceTable(BaseModel):
     """AWS on-demand list prices, us-east-1 (USD). Costs are estimates from these figures."""
 
-    lambda_gb_second: float = Field(0.0000166667, ge=0)
-    lambda_per_request: float = Field(0.20 / 1_000_000, ge=0)
-    lambda_memory_mb: int = Field(1024, ge=128, le=10240)
-    lambda_provisioned_gb_second: float = Field(0.0000041667, ge=0)
-    ec2_instance_type: str = "t2.micro"
-    ec2_hourly: float = Field(0.0116, ge=0)
-    ec2_ipv4_hourly: float = Field(0.005, ge=0)
-    ec2_minimum_seconds: float = Field(60.0, ge=0)
+    lambda_gb_second: float = Field(0.0000166667, ge=0, description="Lambda, per GB-second billed")
+    lambda_per_request: float = Field(0.20 / 1_000_000, ge=0, description="Lambda, per request")
+    lambda_memory_mb: int = Field(
+        1024, ge=128, le=10240, description="memory of the compute function (MB), billed per GB-s"
+    )
+    lambda_provisioned_gb_second: float = Field(
+        0.0000041667, ge=0, description="Lambda provisioned concurrency, per GB-second held"
+    )
+    ec2_instance_type: str = Field("t2.micro", description="instance type the EC2 prices are for")
+    ec2_hourly: float = Field(0.0116, ge=0, description="EC2 instance, per hour")
+    ec2_ipv4_hourly: float = Field(0.005, ge=0, description="public IPv4 address, per hour")
+    ec2_minimum_seconds: float = Field(
+        60.0, ge=0, description="EC2 minimum charge per instance lifetime (s)"
+    )
     ec2_boot_seconds: float = Field(
         45.0, ge=0, description="boot time charged on the local platform instead of process start"
+    )
+    # What an analysis is assumed to take before it runs, for its estimated cost (the cap
+    # ``limits.max_analysis_usd``). Lambda's package and the EC2 instances run the numpy kernel
+    # (numba does not fit Lambda's 250 MB, and instances install signalrisk without the ``fast``
+    # extra); BENCHMARKS.md measures it at 364 M draws/s on one core.
+    estimate_draws_per_s: float = Field(
+        364e6, gt=0, description="Monte Carlo draws per second of one vCPU (numpy kernel)"
+    )
+    lambda_mb_per_vcpu: float = Field(
+        1769.0, gt=0, description="Lambda memory that buys one full vCPU (AWS Lambda docs)"
+    )
+    estimate_batch_overhead_s: float = Field(
+        0.01, ge=0, description="fixed seconds per batch: payload, set-up, answer"
     )
 
 
 class Limits(BaseModel):
     """Guards on the size of a job; the defaults admit 500 signals x d=1e7 x r=32."""
 
-    max_r_lambda: int = Field(64, ge=1, le=1000)
-    max_r_ec2: int = Field(32, ge=1, le=1000)
-    max_d: int = Field(10_000_000, ge=1)
+    max_r_lambda: int = Field(64, ge=1, le=1000, description="largest r for lambda")
+    max_r_ec2: int = Field(32, ge=1, le=1000, description="largest r for ec2")
+    max_d: int = Field(10_000_000, ge=1, description="largest d (shots per resource)")
     max_work: int = Field(500 * 10_000_000 * 32, ge=1, description="max of d x r x signals")
+    # The seed's bodies are tens of bytes; the largest legitimate one is a direct invocation
+    # with a mean and a std per signal (~45 bytes a signal), so 256 KiB leaves room for 5000.
+    max_body_bytes: int = Field(
+        256 * 1024, ge=1024, description="largest request body in bytes (413 beyond it)"
+    )
+    max_analysis_usd: float | None = Field(
+        None, gt=0, description="refuse an analysis whose estimated cost exceeds this (USD)"
+    )
 
     def max_r(self, service: ServiceName) -> int:
         return self.max_r_lambda if service == "lambda" else self.max_r_ec2
@@ -60,28 +87,34 @@ class AwsSettings(BaseModel):
     bucket: str | None = Field(
         None, description="audit bucket; default <deployment>-audit-<account>"
     )
-    compute_function: str = "signalrisk-compute"
-    manager_function: str = "signalrisk-ec2-manager"
-    storage_function: str = "signalrisk-storage"
+    compute_function: str = Field("signalrisk-compute", description="the compute Lambda")
+    manager_function: str = Field(
+        "signalrisk-ec2-manager", description="the Lambda that manages instances"
+    )
+    storage_function: str = Field(
+        "signalrisk-storage", description="the Lambda in front of the audit bucket"
+    )
     manager_via_lambda: bool = Field(False, description="call the EC2 manager through its Lambda")
     storage_via_lambda: bool = Field(False, description="reach S3 through the storage Lambda")
     provisioned_concurrency: bool = Field(
         False, description="warm Lambda with provisioned concurrency"
     )
     ami: str | None = Field(None, description="default: latest Amazon Linux 2023 (SSM parameter)")
-    instance_type: str = "t2.micro"
-    subnet_id: str | None = None
+    instance_type: str = Field("t2.micro", description="EC2 instance type of the workers")
+    subnet_id: str | None = Field(None, description="default: the default VPC's")
     security_group_id: str | None = Field(None, description="default: one created by deploy")
     ingress_cidr: str = Field("0.0.0.0/0", description="who may reach the workers' port")
-    key_name: str | None = None
-    instance_profile: str | None = None
-    worker_port: int = Field(8080, ge=1, le=65535)
+    key_name: str | None = Field(None, description="EC2 key pair for SSH (none by default)")
+    instance_profile: str | None = Field(None, description="IAM instance profile of the workers")
+    worker_port: int = Field(8080, ge=1, le=65535, description="port the workers serve on")
     install_spec: str = Field("signalrisk", description="what user-data pip-installs on instances")
     instance_idle_timeout_s: float = Field(900.0, gt=0, description="instances stop when idle")
     ec2_warmup_deadline_s: float = Field(
         600.0, gt=0, description="boot, install and start of an instance take minutes"
     )
-    presign_expiry_s: int = Field(3600, ge=60, le=604800)
+    presign_expiry_s: int = Field(
+        3600, ge=60, le=604800, description="lifetime of presigned chart URLs (s)"
+    )
 
 
 class Settings(BaseSettings):
@@ -91,7 +124,7 @@ class Settings(BaseSettings):
         env_prefix="SIGNALRISK_", env_nested_delimiter="__", extra="ignore"
     )
 
-    platform: Platform = "local"
+    platform: Platform = Field("local", description="local (embedded, no account) or aws")
     home: Path = Field(Path("var"), description="database, audit and charts of the local platform")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in home")
 
@@ -104,19 +137,33 @@ class Settings(BaseSettings):
         "the same host, where every caller looks local",
     )
 
-    price_source: Literal["bundled", "csv", "yahoo"] = "bundled"
+    price_source: Literal["bundled", "csv", "yahoo"] = Field(
+        "bundled", description="daily prices: the bundled sample, CSV files or Yahoo Finance"
+    )
     csv_path: Path | None = Field(None, description="CSV file or directory of <TICKER>.csv")
-    default_ticker: str = "NVDA"
+    default_ticker: str = Field("NVDA", description="ticker of an analysis that names none")
     window_days: int = Field(1094, ge=10, description="default window: end - window_days .. end")
 
-    warmup_deadline_s: float = Field(60.0, gt=0)
-    worker_call_timeout_s: float = Field(600.0, gt=0)
+    warmup_deadline_s: float = Field(
+        60.0, gt=0, description="a warm-up not ready this long fails and is cleaned up"
+    )
+    worker_call_timeout_s: float = Field(
+        600.0, gt=0, description="longest wait for one batch on one resource"
+    )
     worker_orphan_timeout_s: float = Field(
         300.0, gt=0, description="a local worker not called for this long stops itself"
     )
-    heartbeat_interval_s: float = Field(30.0, gt=0)
+    heartbeat_interval_s: float = Field(
+        30.0, gt=0, description="how often a ready scale is probed (and kept alive)"
+    )
     background_driver: bool = Field(
         True, description="drive warm-ups in a thread (off on App Engine: polling drives them)"
+    )
+    idle_ttl_s: float | None = Field(
+        None,
+        gt=0,
+        description="terminate a ready scale unused this long (seconds since it became ready or"
+        " its last analysis ended); checked every heartbeat",
     )
 
     prices: PriceTable = PriceTable()

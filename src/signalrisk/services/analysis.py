@@ -38,7 +38,7 @@ from signalrisk.quant.signals import Side, detect_signals
 from signalrisk.quant.stats import window_stats
 from signalrisk.services.chart_store import ChartStore
 from signalrisk.services.context import ServiceContext
-from signalrisk.services.costs import analysis_cost
+from signalrisk.services.costs import analysis_cost, estimate_analysis_cost
 from signalrisk.services.runs import RunLedger
 from signalrisk.services.scaling import ScaleService
 from signalrisk.sources.csvfile import normalise_ticker
@@ -114,14 +114,18 @@ class AnalysisService:
 
     # -- validation ----------------------------------------------------------------------
 
-    def plan(self, request: AnalysisRequest, r: int) -> Plan:
-        """Check every parameter against SPEC §2's ranges for this data window."""
+    def plan(self, request: AnalysisRequest, r: int, service: str | None = None) -> Plan:
+        """Check every parameter against SPEC §2's ranges for this data window, and the job
+        against the configured guards: d x r x signals, and (when ``service`` is known) the
+        estimated cost. Nothing is claimed or recorded here: a refusal leaves no trace."""
         settings = self.ctx.settings
         if request.t not in ("buy", "sell"):
             raise InvalidParameter("t must be 'buy' or 'sell'", field="t")
         if not 1 <= request.d <= settings.limits.max_d:
             raise InvalidParameter(
-                f"d must be an integer from 1 to {settings.limits.max_d}", field="d"
+                f"d must be an integer from 1 to {settings.limits.max_d}"
+                " (the configured maximum per resource, limits.max_d)",
+                field="d",
             )
         if request.seed is not None and not 0 <= request.seed <= MAX_SEED:
             raise InvalidParameter(f"seed must be an integer from 0 to {MAX_SEED}", field="seed")
@@ -151,11 +155,9 @@ class AnalysisService:
         side: Side = "buy" if request.t == "buy" else "sell"
         found = detect_signals(window.open, window.close, side)
         positions = found[found >= request.h]
-        work = request.d * r * len(positions)
-        if work > settings.limits.max_work:
-            raise LimitExceeded(
-                f"d x r x signals = {work} exceeds the limit {settings.limits.max_work}", field="d"
-            )
+        self._check_work(request.d, r, len(positions))
+        if service is not None:
+            self._check_cost(service, request.d, r, len(positions))
         seed = request.seed if request.seed is not None else secrets.randbits(63)
         return Plan(
             request,
@@ -170,6 +172,44 @@ class AnalysisService:
             _window_sha256(window),
         )
 
+    def _check_work(self, d: int, r: int, signals: int) -> None:
+        """d x r x signals within ``limits.max_work`` (memory and time of one analysis)."""
+        limit = self.ctx.settings.limits.max_work
+        work = d * r * signals
+        if work > limit:
+            raise LimitExceeded(
+                f"d x r x signals = {d} x {r} x {signals} = {work} exceeds the limit"
+                f" max_work = {limit} (SIGNALRISK_LIMITS__MAX_WORK); with r = {r} and"
+                f" {signals} signals, d may be at most {limit // (r * signals)}",
+                field="d",
+            )
+
+    def _check_cost(self, service: str, d: int, r: int, signals: int) -> None:
+        """The estimated cost within ``limits.max_analysis_usd``, if that cap is set."""
+        settings = self.ctx.settings
+        cap = settings.limits.max_analysis_usd
+        if cap is None:
+            return
+
+        def usd(shots: int) -> float:
+            return estimate_analysis_cost(service, r, shots, signals, settings.prices).usd
+
+        estimate = usd(d)
+        if estimate <= cap:
+            return
+        # The estimate grows with d: the largest d under the cap, by bisection.
+        low, high = 0, d
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if usd(mid) <= cap else (low, mid)
+        room = f"d may be at most {low}" if low >= 1 else "no d fits; lower r or raise the cap"
+        raise LimitExceeded(
+            f"the estimated cost of this analysis, ${estimate:.3g} ({service}, r = {r},"
+            f" d x signals = {d} x {signals}), exceeds the limit max_analysis_usd = ${cap:g}"
+            f" (SIGNALRISK_LIMITS__MAX_ANALYSIS_USD); at r = {r}, {room}",
+            field="d",
+        )
+
     # -- the run ------------------------------------------------------------------------
 
     def analyse(self, request: AnalysisRequest) -> str:
@@ -177,9 +217,10 @@ class AnalysisService:
         self.runs.recover_interrupted()
         current = self.scales.current()
         if current.state not in ("ready", "analysing"):
-            self.plan(request, max(current.r, 1))  # bad input is reported before state
+            # Bad input is reported before state (the cost too, once the service is known).
+            self.plan(request, max(current.r, 1), current.service)
             raise NotWarm(f"the scale is {current.state}; POST /warmup and wait for /scaled_ready")
-        plan = self.plan(request, current.r)
+        plan = self.plan(request, current.r, current.service)
         run_id = secrets.token_hex(8)
         request_json: dict[str, Any] = {}
 
@@ -335,6 +376,7 @@ class AnalysisService:
         self._round_robin += 1
         resource = live[self._round_robin % len(live)]
         spec = self.scales.spec_of(view.id)
+        self.scales.note_use(view.id)
         try:
             return provider.invoke(spec, resource, payload)
         except FunctionError as exc:  # the caller's own payload made the handler refuse it

@@ -10,10 +10,14 @@ Billable time is summed over resources:
 
 On the local platform the figures are what the same job would cost on AWS (``local-simulated``),
 with the configured EC2 boot time standing in for the local process start-up.
+
+Before an analysis runs, :func:`estimate_analysis_cost` prices it from an assumed throughput
+(``PriceTable.estimate_draws_per_s``), so that ``limits.max_analysis_usd`` can refuse it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -86,6 +90,43 @@ def analysis_cost(
         return Cost(sum(billed_ms) / 1000.0, lambda_cost(billed_ms, prices), estimate, basis)
     seconds = wall_s * r
     return Cost(seconds, seconds * ec2_rate_per_s(prices), estimate, basis)
+
+
+def batch_seconds(service: str, draws: int, prices: PriceTable) -> float:
+    """Seconds one resource is assumed to take for ``draws`` Monte Carlo draws (d x signals).
+
+    ``t = overhead + draws / rate``, where ``rate`` is ``prices.estimate_draws_per_s`` (draws/s
+    of one vCPU) times the resource's share of a vCPU: one for an instance, ``min(1, memory_MB /
+    lambda_mb_per_vcpu)`` for a Lambda function, which gets CPU in proportion to its memory.
+    """
+    share = 1.0
+    if service == "lambda":
+        share = min(1.0, prices.lambda_memory_mb / prices.lambda_mb_per_vcpu)
+    return prices.estimate_batch_overhead_s + draws / (prices.estimate_draws_per_s * share)
+
+
+def estimate_analysis_cost(service: str, r: int, d: int, signals: int, prices: PriceTable) -> Cost:
+    """What an analysis of ``signals`` signals, ``d`` draws each on ``r`` resources, is assumed
+    to cost before it runs (the basis of ``limits.max_analysis_usd``).
+
+    With ``t = batch_seconds(d x signals)`` (seconds, one batch per resource, in parallel):
+
+    - Lambda: ``r`` invocations of ``t`` rounded up to the millisecond,
+      ``usd = r x (ceil_ms(t) x memory_GB x price_per_GB_s + price_per_request)``;
+    - EC2: the wall time ``t`` on each of ``r`` instances,
+      ``usd = t x r x (hourly + ipv4_hourly) / 3600``.
+
+    No signal means no batch and no cost. Always an estimate, on the list prices, whatever
+    the platform.
+    """
+    basis: Basis = "list-price"
+    if signals <= 0 or r <= 0:
+        return Cost(0.0, 0.0, True, basis)
+    seconds = batch_seconds(service, d * signals, prices)
+    if service == "lambda":
+        billed_ms = [float(math.ceil(seconds * 1000.0))] * r
+        return Cost(sum(billed_ms) / 1000.0, lambda_cost(billed_ms, prices), True, basis)
+    return Cost(seconds * r, seconds * r * ec2_rate_per_s(prices), True, basis)
 
 
 def instance_seconds(

@@ -2,8 +2,10 @@
 
 While a scale is warming up or terminating it calls ``advance`` every ``fast_s``; otherwise it
 probes the ready scale every heartbeat interval, which is also the heartbeat that keeps the
-workers' idle watchdogs quiet while this service owns them. ``wake`` makes it look at once.
-Where background threads cannot run (App Engine), the status endpoints make the same progress.
+workers' idle watchdogs quiet while this service owns them, and the moment a ready scale
+unused for ``idle_ttl_s`` is terminated (so that happens between the TTL and the TTL plus one
+heartbeat). ``wake`` makes it look at once. Where background threads cannot run (App Engine),
+the status endpoints make the same progress.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Progress of the scale: a warming scale becoming ready (or failed), a terminating one gone.
+"""Progress of the scale: a warming scale becoming ready (or failed), a terminating one gone,
+and a ready one that nobody used for ``idle_ttl_s`` terminated.
 
 Progress is made by :meth:`ScaleProgress.advance`, which is idempotent: a background thread
-calls it while something is in flight, and the status endpoints call it too, so progress also
-happens where background threads are frozen (App Engine).
+calls it while something is in flight and at every heartbeat, and the status endpoints call it
+too, so progress also happens where background threads are frozen (App Engine).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ class ScaleProgress:
     def __init__(self, ctx: ServiceContext, records: ScaleRecords) -> None:
         self.ctx = ctx
         self.records = records
+        # A lower bound of each ready scale's last use, so that a scale known to be in use
+        # costs no query; it also holds direct invocations, which leave no run behind.
+        self._last_use: dict[str, float] = {}
 
     def advance(self, check_ready: bool = False) -> ScaleView:
         """Make whatever progress is due: warming -> ready/failed, terminating -> gone.
@@ -38,9 +42,43 @@ class ScaleProgress:
                 self._advance_warming(scale_id)
             elif state in ("terminating", "failed"):
                 self._advance_termination(scale_id, state)
+            elif self._terminate_idle(scale_id):
+                continue  # now terminating: the next round sees the resources gone
             elif check_ready:
                 self._probe(scale_id)
+        ready = {scale_id for scale_id, state in todo if state == "ready"}
+        for scale_id in [s for s in self._last_use if s not in ready]:
+            self._last_use.pop(scale_id, None)
         return self.records.current()
+
+    def note_use(self, scale_id: str) -> None:
+        """Count a use of ``scale_id`` that leaves no run behind (a direct invocation)."""
+        self._last_use[scale_id] = time.time()
+
+    def _terminate_idle(self, scale_id: str) -> bool:
+        """Terminate ``scale_id`` if it is ready and nobody used it for ``idle_ttl_s``, as
+        /terminate would: ready -> terminating, then its resources are stopped."""
+        ttl = self.ctx.settings.idle_ttl_s
+        if ttl is None:
+            return False
+        now = time.time()
+        known = self._last_use.get(scale_id)
+        if known is not None and now - known < ttl:
+            return False
+        recorded = self.records.last_use(scale_id)
+        if recorded is None:  # an analysis has not ended: in use
+            return False
+        last = max(recorded, known or 0.0)
+        self._last_use[scale_id] = last
+        if now - last < ttl:
+            return False
+        reason = f"idle for {now - last:.0f} s, over idle_ttl_s = {ttl:g} s"
+        if not self.records.claim_idle(scale_id, now - ttl, reason):
+            return False  # used (or terminated) meanwhile
+        spec, resources, _ = self.records.load(scale_id)
+        self.ctx.provider(spec.service).terminate(spec, resources)
+        log.warning("scale %s (%s, r=%d) terminated: %s", scale_id, spec.service, spec.r, reason)
+        return True
 
     def _probe(self, scale_id: str) -> list[Resource]:
         spec, resources, _ = self.records.load(scale_id)

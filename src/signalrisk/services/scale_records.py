@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from signalrisk.compute.base import Resource, ScaleSpec
@@ -151,6 +151,20 @@ class ScaleRecords:
             rows = session.scalars(select(ScaleRow).where(ScaleRow.state.in_(states))).all()
             return [(r.id, r.state) for r in rows]
 
+    def last_use(self, scale_id: str) -> float | None:
+        """When ``scale_id`` was last used: it became ready, or its last analysis ended,
+        whichever is later. None while it is not ready or an analysis on it has not ended."""
+        with self.ctx.db.session() as session:
+            ready_at = session.scalar(select(ScaleRow.ready_at).where(ScaleRow.id == scale_id))
+            runs = select(RunRow.id).where(RunRow.scale_id == scale_id)
+            running = session.scalars(runs.where(RunRow.finished_at.is_(None))).first()
+            if ready_at is None or running is not None:
+                return None
+            ended = session.scalar(
+                select(func.max(RunRow.finished_at)).where(RunRow.scale_id == scale_id)
+            )
+            return max(ready_at, ended or 0.0)
+
     def warmup_seconds(self, spec: ScaleSpec) -> list[float]:
         """Each resource's billable warm-up seconds, as :func:`costs.warmup_cost` takes them."""
         with self.ctx.db.session() as session:
@@ -231,6 +245,30 @@ class ScaleRecords:
             if won and within is not None:
                 within(session)
             return won
+
+    def claim_idle(self, scale_id: str, unused_since: float, reason: str) -> bool:
+        """Move a ready scale that nobody used since ``unused_since`` to ``terminating``.
+
+        One statement decides, so it cannot race an analysis: the claim of an analysis
+        (ready -> analysing) records its run in the same transaction, and a run that has not
+        ended, or ended since ``unused_since``, keeps the scale. False if it is in use.
+        """
+        used = exists().where(
+            RunRow.scale_id == scale_id,
+            or_(RunRow.finished_at.is_(None), RunRow.finished_at >= unused_since),
+        )
+        with self.ctx.db.session() as session:
+            result = session.execute(
+                update(ScaleRow)
+                .where(
+                    ScaleRow.id == scale_id,
+                    ScaleRow.state == "ready",
+                    ScaleRow.ready_at < unused_since,
+                    ~used,
+                )
+                .values(state="terminating", terminate_requested_at=time.time(), error=reason)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def add_resources(self, scale_id: str, resources: list[Resource], launched_at: float) -> None:
         """Record the resources just launched for ``scale_id``."""

@@ -59,7 +59,9 @@ class ScaleService:
         high = self.ctx.settings.limits.max_r(service)  # type: ignore[arg-type]
         if not 1 <= r <= high:
             raise InvalidParameter(
-                f"r must be an integer from 1 to {high} for {service}", field="r"
+                f"r must be an integer from 1 to {high} for {service} (the configured maximum,"
+                f" limits.max_r_{service})",
+                field="r",
             )
 
     def warmup(self, service: str, r: int) -> ScaleView:
@@ -177,6 +179,10 @@ class ScaleService:
         With ``check_ready``, the resources of a ready scale are probed too (liveness).
         """
         return self.progress.advance(check_ready=check_ready)
+
+    def note_use(self, scale_id: str) -> None:
+        """Count a use that leaves no run behind (a direct invocation) against the idle TTL."""
+        self.progress.note_use(scale_id)
 
     def resources_gone(self, view: ScaleView) -> bool:
         """Whether every resource of ``view`` has stopped (for a failed scale's clean-up)."""
