@@ -22,8 +22,18 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signalrisk.api.errors import error_body
+from signalrisk.core.errors import LimitExceeded
 
 TOO_LARGE = 413
+
+
+def body_too_large(max_bytes: int) -> LimitExceeded:
+    """The error a body over ``max_bytes`` gets (answered with ``TOO_LARGE``)."""
+    return LimitExceeded(
+        f"the request body is larger than the limit max_body_bytes = {max_bytes} bytes"
+        " (SIGNALRISK_LIMITS__MAX_BODY_BYTES)",
+        field="body",
+    )
 
 
 class _TooLarge(Exception):
@@ -40,11 +50,8 @@ class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        message = (
-            f"the request body is larger than the limit max_body_bytes = {max_bytes} bytes"
-            " (SIGNALRISK_LIMITS__MAX_BODY_BYTES)"
-        )
-        body = json.dumps(error_body("limit_exceeded", message, "body")).encode()
+        error = body_too_large(max_bytes)
+        body = json.dumps(error_body(error.code, error.message, error.field)).encode()
         self._start: Message = {
             "type": "http.response.start",
             "status": TOO_LARGE,
