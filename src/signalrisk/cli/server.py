@@ -33,10 +33,13 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
-    if not _loopback(host) and not settings.token:
+    # Beyond loopback, or on loopback behind a local reverse proxy (trust_loopback off),
+    # callers are strangers: without a token the only way in is an explicit anonymous opt-in.
+    if (not _loopback(host) or not settings.trust_loopback) and not settings.token:
         if not settings.allow_anonymous:
+            where = host if _loopback(host) else f"{host} (beyond loopback)"
             typer.echo(
-                f"refusing to serve on {host} without a token: set SIGNALRISK_TOKEN "
+                f"refusing to serve on {where} without a token: set SIGNALRISK_TOKEN "
                 "(or SIGNALRISK_ALLOW_ANONYMOUS=1 to accept anyone)",
                 err=True,
             )
