@@ -6,6 +6,7 @@ HTTP statuses are chosen here and nowhere else.
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from signalrisk.api.schemas import ErrorBody
 from signalrisk.core import errors
 
 log = logging.getLogger(__name__)
@@ -109,6 +111,49 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected failure", exc_info=exc, extra={"path": request.url.path})
     return JSONResponse(error_body("internal", "internal error; it has been logged"), 500)
+
+
+ErrorExample = errors.SignalRiskError | tuple[int, errors.SignalRiskError]
+"""An error as a handler raises it, or paired with its status when that is chosen outside
+``STATUS`` (413 by the body size limit)."""
+
+
+def error_responses(*examples: ErrorExample) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` for the errors an operation can answer, each with an example.
+
+    An example is an error as the code raises it: its status is the one ``status_of`` gives it
+    and its body the one ``error_body`` writes, so the documentation and the handlers cannot
+    disagree on either. A 500 is documented as ``default``: any status without an entry of its
+    own (405 for another method, say) answers in the same shape.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    codes: dict[int | str, list[str]] = {}
+    for example in examples:
+        status, exc = example if isinstance(example, tuple) else (status_of(example), example)
+        key: int | str = "default" if status >= 500 else status
+        entry = responses.setdefault(
+            key, {"model": ErrorBody, "content": {"application/json": {"examples": {}}}}
+        )
+        named: dict[str, Any] = entry["content"]["application/json"]["examples"]
+        name = base = f"{exc.code} ({exc.field})" if exc.field else exc.code
+        while name in named:
+            name = f"{base} #{len(named) + 1}"
+        named[name] = {
+            "summary": exc.message,
+            "value": error_body(exc.code, exc.message, exc.field),
+        }
+        codes.setdefault(key, [])
+        if exc.code not in codes[key]:
+            codes[key].append(exc.code)
+    for key, entry in responses.items():
+        listed = ", ".join(codes[key])
+        entry["description"] = (
+            f"{HTTPStatus(key).phrase}: {listed}"
+            if isinstance(key, int)
+            else f"500 {listed}: an unexpected failure, logged (never a disguised 4xx); any"
+            " other status without an entry of its own answers in the same shape"
+        )
+    return responses
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,4 +1,8 @@
-"""Richer results: the scale, runs by id with dates and per-signal details, the paged audit."""
+"""Richer results: the scale, runs by id with dates and per-signal details, the paged audit.
+
+These routes send their answers as produced; ``responses=`` documents each one with a model
+from ``signalrisk.api.schemas`` and an example from ``signalrisk.api.examples``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from signalrisk import __version__
+from signalrisk.api import examples as ex
+from signalrisk.api import schemas
 from signalrisk.api.deps import ReadAccess, WriteAccess, facade, json_object
 from signalrisk.db.models import RunRow
 from signalrisk.services.export import signals_csv
@@ -67,7 +73,12 @@ def run_json(row: RunRow, detail: bool) -> dict[str, Any]:
     return out
 
 
-@router.get("/info", dependencies=[ReadAccess])
+@router.get(
+    "/info",
+    dependencies=[ReadAccess],
+    summary="What this deployment offers",
+    responses=ex.responses(ex.answer(ex.INFO, model=schemas.InfoAnswer), *ex.READ),
+)
 def info(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """What this deployment offers: platform, services and their maximum r, limits, the
     tickers with their date ranges and default windows, and the prices costs are based on."""
@@ -96,9 +107,15 @@ def info(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     }
 
 
-@router.get("/scale", dependencies=[ReadAccess])
+@router.get(
+    "/scale",
+    dependencies=[ReadAccess],
+    summary="The current scale",
+    responses=ex.responses(ex.answer(ex.SCALE, model=schemas.ScaleAnswer), *ex.READ),
+)
 def scale(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
-    """The current scale: state, resources and their states, the warm-up cost."""
+    """The current scale: state, resources and their states, the warm-up cost and the cost
+    to date (idle time included). ``state`` is ``cold`` and ``r`` 0 when there is none."""
     view = app.scales.current()
     return {
         "scale_id": view.id,
@@ -118,13 +135,19 @@ def scale(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     }
 
 
-@router.get("/runs", dependencies=[ReadAccess])
+@router.get(
+    "/runs",
+    dependencies=[ReadAccess],
+    summary="Runs, a page at a time",
+    responses=ex.responses(ex.answer(ex.RUNS, model=schemas.RunsPage), *ex.PAGE_ERRORS),
+)
 def runs(
     app: Facade = Depends(facade),  # noqa: B008
     offset: int = Query(0, ge=0),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
-    """Runs, oldest first, a page at a time."""
+    """Runs, oldest first, a page at a time (failed and running ones too), without their
+    per-signal details."""
     return {
         "offset": offset,
         "limit": limit,
@@ -132,15 +155,34 @@ def runs(
     }
 
 
-@router.get("/runs/last", dependencies=[ReadAccess])
+@router.get(
+    "/runs/last",
+    dependencies=[ReadAccess],
+    summary="The last analysis in detail",
+    responses=ex.responses(
+        ex.answer(ex.RUN_DETAIL, model=schemas.RunDetail, description=ex.RUN_DETAIL_NOTE),
+        *ex.RESULT_ERRORS,
+    ),
+)
 def last_run(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
-    """The last analysis, with its per-signal details."""
+    """The last analysis (the one the seed's result endpoints report), with its per-signal
+    details."""
     return run_json(app.runs.last(), detail=True)
 
 
-@router.get("/runs/{run_id}", dependencies=[ReadAccess])
+@router.get(
+    "/runs/{run_id}",
+    dependencies=[ReadAccess],
+    summary="One run in detail",
+    responses=ex.responses(
+        ex.answer(ex.RUN_DETAIL, model=schemas.RunDetail, description=ex.RUN_DETAIL_NOTE),
+        *ex.RUN_ERRORS,
+    ),
+)
 def run(run_id: str, app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
-    """One run with its per-signal details (dates, VaR, standard errors, P/L)."""
+    """One run with its per-signal details (dates, statistics, VaR, standard errors, bias,
+    the spread of the r estimates, P/L); ``items`` and the keys after it are there once the
+    run has results."""
     return run_json(app.runs.run(run_id), detail=True)
 
 
@@ -148,7 +190,16 @@ def run(run_id: str, app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: 
     "/runs/{run_id}/signals.csv",
     dependencies=[ReadAccess],
     response_class=Response,
-    responses={200: {"content": {"text/csv": {"example": "date,position,mean,std,var95,..."}}}},
+    summary="A run's signals as CSV",
+    responses=ex.responses(
+        ex.answer(
+            ex.SIGNALS_CSV,
+            media_type="text/csv",
+            schema={"type": "string"},
+            description="One header line, then one row per signal (the example shows one)",
+        ),
+        *ex.RUN_ERRORS,
+    ),
 )
 def run_csv(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: B008
     """The run's signals as CSV (date, position, mean, std, VaR, standard errors, P/L)."""
@@ -165,10 +216,20 @@ def run_csv(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: B0
     name="run_chart",
     dependencies=[ReadAccess],
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}}},
+    summary="A run's VaR chart",
+    responses=ex.responses(
+        ex.answer(
+            media_type="image/png",
+            schema={"type": "string", "format": "binary"},
+            description="A PNG image: per-signal 95% and 99% VaR by date, with the two averages"
+            " as lines (a chart that says so when the run found no signal)",
+        ),
+        *ex.CHART_ERRORS,
+    ),
 )
 def run_chart(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: B008
-    """The run's chart of per-signal VaR with the two averages."""
+    """The run's chart of per-signal VaR with the two averages, drawn when first asked for
+    and then kept in the store."""
     return Response(
         app.charts.png(run_id),
         media_type="image/png",
@@ -176,13 +237,21 @@ def run_chart(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: 
     )
 
 
-@router.get("/audit", dependencies=[ReadAccess])
+@router.get(
+    "/audit",
+    dependencies=[ReadAccess],
+    summary="The audit trail, a page at a time",
+    responses=ex.responses(
+        ex.answer(ex.AUDIT_PAGE, model=schemas.AuditPage), *ex.PAGE_ERRORS, ex.STORE_DOWN
+    ),
+)
 def audit(
     app: Facade = Depends(facade),  # noqa: B008
     offset: int = Query(0, ge=0),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
-    """The audit trail, oldest first, a page at a time."""
+    """The audit trail (SPEC §5), oldest first, a page at a time; ``total`` counts every
+    record."""
     keys = app.runs.audit.keys()
     return {
         "offset": offset,
@@ -192,13 +261,26 @@ def audit(
     }
 
 
-@router.post("/functions/compute/invocations", dependencies=[WriteAccess])
+@router.post(
+    "/functions/compute/invocations",
+    dependencies=[WriteAccess],
+    summary="Invoke the compute function",
+    openapi_extra=ex.request_body(schemas.ComputePayload, ex.COMPUTE_BODIES),
+    responses=ex.responses(
+        ex.answer(examples=ex.COMPUTE, model=schemas.ComputeAnswer), *ex.COMPUTE_ERRORS
+    ),
+)
 async def invoke_compute(
     payload: dict[str, Any] = Depends(json_object),  # noqa: B008
     app: Facade = Depends(facade),  # noqa: B008
 ) -> dict[str, Any]:
     """Invoke the compute function on the warm lambda scale with a seed payload
-    (``{"mean": 0.001, "std": 0.02, "shots": 10000}``); it runs on one of the r workers."""
+    (``{"mean": 0.001, "std": 0.02, "shots": 10000}``); it runs on one of the r workers.
+
+    This is the endpoint ``/get_endpoints`` lists for lambda on the local platform; on AWS the
+    function is invoked at its own URL and this answers 404. A payload the handler refuses is
+    422 with the handler's message.
+    """
     from starlette.concurrency import run_in_threadpool
 
     result: dict[str, Any] = await run_in_threadpool(app.analyses.invoke, payload)

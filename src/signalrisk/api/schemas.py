@@ -1,11 +1,21 @@
-"""Request and response bodies. Numbers are accepted as numbers or numeric strings."""
+"""Request and response bodies. Numbers are accepted as numbers or numeric strings.
+
+The seed's answers (``Ok`` ... ``ChartUrl``) are the routes' ``response_model``. The richer
+answers below them (``ScaleAnswer`` ... ``ComputeAnswer``) document responses that the routes
+send as they produce them: a validating model would coerce (an int to a float), and the audit
+records are stored data that the service serves as stored. ``tests/api/test_openapi.py`` checks
+real answers against these documented schemas instead.
+"""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from signalrisk.core.config import Limits, PriceTable
+from signalrisk.services.states import State
 
 
 def _no_bool(value: Any) -> Any:
@@ -16,7 +26,33 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
-Int = Annotated[int, BeforeValidator(_no_bool)]
+Int = Annotated[
+    int,
+    BeforeValidator(_no_bool),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\s*[+-]?[0-9]+\s*$"}],
+            "description": "an integer, or a string of one (as the source client sends)",
+        }
+    ),
+]
+
+Service = Literal["lambda", "ec2"]
+Basis = Literal["lambda-report", "list-price", "local-simulated"]
+ResourceState = Literal["starting", "ready", "dead", "terminating", "terminated"]
+ErrorCode = Literal[
+    "invalid_parameter",
+    "limit_exceeded",
+    "unknown_ticker",
+    "not_warm",
+    "busy",
+    "no_analysis",
+    "unauthorized",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "internal",
+]
 
 
 class WarmupRequest(BaseModel):
@@ -46,9 +82,31 @@ class AnalyseRequest(BaseModel):
     seed: Int | None = Field(None, description="random seed; generated and recorded if absent")
 
 
+# -- the seed's answers (response models) --------------------------------------------------
+
+
 class Ok(BaseModel):
     result: str = "ok"
     model_config = ConfigDict(extra="allow")
+
+
+class WarmupAnswer(Ok):
+    """The warm-up has started (or was already under way for the same ``s`` and ``r``)."""
+
+    state: str = Field(description="the scale's state: warming, or ready if it already was")
+    scale_id: str | None = Field(description="the scale's id, as under /v1/scale")
+
+
+class AnalyseAnswer(Ok):
+    """The analysis has finished; its details are at ``/v1/runs/{run_id}``."""
+
+    run_id: str
+
+
+class TerminateAnswer(Ok):
+    """Termination has started; poll ``/scaled_terminated``."""
+
+    state: str = Field(description="the scale's state: terminating, or cold if there was none")
 
 
 class Warm(BaseModel):
@@ -93,3 +151,230 @@ class TotProfitLoss(BaseModel):
 
 class ChartUrl(BaseModel):
     url: str
+
+
+# -- the one error body -------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: ErrorCode = Field(description="stable; the HTTP status follows from it")
+    message: str = Field(description="what went wrong, and for a bad field its allowed range")
+    field: str | None = Field(None, description="the input at fault; absent when none is")
+
+
+class ErrorBody(BaseModel):
+    """Every failure, whatever its status: ``{"error": {"code", "message", "field"?}}``."""
+
+    error: ErrorDetail
+
+
+# -- documented answers (sent as produced) -------------------------------------------------
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")  # SPEC §2: extra keys are allowed
+
+
+class CostFigures(_Open):
+    """Billable seconds (summed over resources) and US dollars, with what they rest on."""
+
+    billable_s: float
+    usd: float
+    estimate: bool
+    basis: Basis
+
+
+class ResourceView(_Open):
+    id: str
+    index: int
+    state: ResourceState
+    address: str | None = Field(description="a worker's base URL; null for a pure function")
+    pid: int | None = Field(description="the local worker's process id; null on AWS")
+
+
+class ScaleAnswer(_Open):
+    """The current scale (``state`` cold and ``r`` 0 when there is none)."""
+
+    scale_id: str | None
+    service: Service | None
+    r: int
+    state: State
+    platform: str
+    requested_at: float | None = Field(description="epoch seconds")
+    ready_at: float | None = Field(description="epoch seconds")
+    error: str | None = Field(description="why the scale failed, if it did")
+    warmup: CostFigures | None = Field(description="the warm-up's cost, once it is ready")
+    cost_to_date: CostFigures | None = Field(description="idle time included")
+    resources: list[ResourceView]
+
+
+class ServiceInfo(_Open):
+    max_r: int
+
+
+class TickerInfo(_Open):
+    ticker: str
+    first: date
+    last: date
+    default_start: date = Field(description="the default window's first day: last - window_days")
+    rows: int
+
+
+class InfoAnswer(_Open):
+    """What this deployment offers."""
+
+    version: str
+    platform: str
+    services: dict[str, ServiceInfo]
+    limits: Limits
+    default_ticker: str
+    window_days: int
+    tickers: list[TickerInfo]
+    prices: PriceTable
+
+
+class RunRequest(_Open):
+    """The request as run: resolved against the data (window, ticker) with the effective seed."""
+
+    s: Service
+    r: int
+    h: int
+    d: int
+    t: Literal["buy", "sell"]
+    p: int
+    ticker: str
+    start: str | None
+    end: str | None
+    seed: int
+    platform: str
+    signals: int
+    data_sha256: str
+
+
+class RunSummary(_Open):
+    """One run. The figures are null while it runs, and for a failed run."""
+
+    run_id: str
+    status: Literal["running", "ok", "failed"]
+    created_at: float = Field(description="epoch seconds")
+    finished_at: float | None
+    request: RunRequest
+    error: str | None
+    signals: int
+    excluded_signals: int | None = Field(description="signals with i < h, left out of the lists")
+    av95: float | None
+    av99: float | None
+    total_profit_loss: float | None
+    avg_profit_loss: float | None
+    time: float | None = Field(description="billable seconds of the analysis")
+    cost: float | None = Field(description="US dollars")
+    estimate: bool | None
+    basis: Basis | None
+    chart_path: str | None
+
+
+class SignalDetail(_Open):
+    """One signal: where it is, its return statistics, its VaR and how precise that VaR is."""
+
+    date: str | None
+    position: int | None = Field(description="row of the window (the third candle)")
+    mean: float | None = Field(description="mean of the h-1 returns before the signal")
+    std: float | None = Field(description="their sample standard deviation (ddof=1)")
+    var95: float | None
+    var99: float | None
+    se95: float | None = Field(description="standard error: 2.113 std / sqrt(d r)")
+    se99: float | None = Field(description="standard error: 3.733 std / sqrt(d r)")
+    bias95: float | None = Field(description="about -4.2 std / d")
+    bias99: float | None = Field(description="about -16.6 std / d")
+    spread95: float | None = Field(description="std of the r estimates / sqrt(r); null if r = 1")
+    spread99: float | None = Field(description="std of the r estimates / sqrt(r); null if r = 1")
+    profit_loss: float | None = Field(description="null where i + p is past the window")
+
+
+class Batch(_Open):
+    resource_id: str
+    resource_index: int
+    pid: int | None
+    started: float
+    finished: float
+    billed_ms: float
+
+
+class RunDetail(RunSummary):
+    """A run with its per-signal details (the keys below are there once it has results)."""
+
+    items: list[SignalDetail] | None = None
+    var95_by_resource: list[list[float]] | None = Field(None, description="r lists, one a signal")
+    var99_by_resource: list[list[float]] | None = None
+    batches: list[Batch] | None = None
+    wall_s: float | None = None
+    data_sha256: str | None = None
+
+
+class RunsPage(_Open):
+    offset: int
+    limit: int
+    items: list[RunSummary]
+
+
+class AuditRecord(_Open):
+    """One run's audit record (SPEC §5), written when it ended and never changed."""
+
+    s: Service
+    r: int
+    h: int
+    d: int
+    t: Literal["buy", "sell"]
+    p: int
+    ticker: str
+    start: str | None
+    end: str | None
+    seed: int
+    platform: str
+    signals: int
+    data_sha256: str
+    profit_loss: float | None = Field(description="total P/L")
+    av95: float | None
+    av99: float | None
+    time: float | None
+    cost: float | None
+    run_id: str
+    timestamp: str = Field(description="ISO-8601 UTC")
+    status: Literal["ok", "failed"]
+    estimate: bool
+    basis: Basis
+    version: str
+    error: str | None = Field(None, description="why it failed; absent for a run that succeeded")
+
+
+class AuditPage(_Open):
+    offset: int
+    limit: int
+    total: int
+    items: list[AuditRecord]
+
+
+class ComputePayload(_Open):
+    """The compute function's payload: one signal (scalars) or a batch (lists)."""
+
+    mean: float | list[float] | None = Field(None, description="mean daily return(s)")
+    std: float | list[float] | None = Field(None, description="standard deviation(s), >= 0")
+    shots: int | None = Field(None, description="draws per signal, 1 to 10,000,000")
+    seed: int | None = Field(None, description="drawn and returned if absent")
+    resource_index: int | None = Field(None, description="selects the random stream; default 0")
+    warmup: bool | None = Field(None, description="true: only load the code, say who ran it")
+
+
+class ComputeAnswer(_Open):
+    """VaR per signal (a number for one signal, a list for a batch), and who computed it."""
+
+    var95: float | list[float] | None = Field(None, description="absent for a warm-up call")
+    var99: float | list[float] | None = Field(None, description="absent for a warm-up call")
+    seed: int | None = Field(None, description="absent for a warm-up call")
+    resource_index: int | None = Field(None, description="absent for a warm-up call")
+    warm: bool | None = Field(None, description="true, only for a warm-up call")
+    resource_id: str
+    pid: int
+    started: float
+    finished: float | None = Field(None, description="absent for a warm-up call")
+    duration_ms: float
