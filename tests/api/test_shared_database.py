@@ -1,9 +1,10 @@
 """Two API processes on one database answer as one service (SPEC §2 states, SPEC §6 state).
 
 Both processes serve the same deployment: the same home (the local platform's "account": its
-worker records and its audit directory) and the same database, once SQLite in the home and once
-a real PostgreSQL server (``SIGNALRISK_DATABASE_URL``). They are started together, so that they
-also migrate a new database at the same time.
+EC2-like instance records and its audit directory; with homes of their own, one API finds the
+other's local instances missing and records them dead) and the same database, once SQLite in
+the home and once a real PostgreSQL server (``SIGNALRISK_DATABASE_URL``). They are started
+together, so that they also migrate a new database at the same time.
 
 Requests sent to both at once resolve as the state table says: one warm-up or one analysis
 proceeds, the others get 409; afterwards both report the same scale and the same results.
@@ -167,8 +168,16 @@ def make_cold(pair: Pair) -> None:
 
 
 def same_everywhere(pair: Pair) -> dict[str, Any]:
-    """The scale both APIs report (they must agree); waits for the view to settle."""
-    views = [comparable(scale(api)) for api in pair.apis]
+    """The scale both APIs report: they must agree (read again while a write lands between
+    the two reads)."""
+    views: list[dict[str, Any]] = []
+
+    def agree() -> bool:
+        views[:] = [comparable(scale(api)) for api in pair.apis]
+        return views[0] == views[1]
+
+    with suppress(AssertionError):
+        wait_until(agree, "the same scale on both APIs", timeout_s=5)
     assert views[0] == views[1]
     return views[0]
 
