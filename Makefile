@@ -8,7 +8,7 @@ PORT ?= 8080
 SIGNALRISK_HOME ?= $(CURDIR)/var
 export SIGNALRISK_HOME
 
-.PHONY: run test lint fmt clean venv appengine smoke-aws bench bench-quick wrk browser
+.PHONY: run test lint fmt clean venv appengine smoke-aws bench bench-quick wrk browser postgres
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(BIN)/signalrisk serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
@@ -61,6 +61,15 @@ browser:
 	    { apt-get install -y -qq chromium >/dev/null 2>&1 || \
 	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1; }; }; } || \
 	  echo "chromium is not installed and could not be (as root: apt-get install -y chromium)"
+
+# PostgreSQL server binaries (Debian) for the real-PostgreSQL tests; installed if missing and
+# we are root. Without them those tests skip locally and fail under CI.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    { apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+	      { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1; }; }; } || \
+	  echo "PostgreSQL is not installed and could not be (as root: apt-get install -y postgresql)"
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

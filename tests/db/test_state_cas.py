@@ -166,3 +166,29 @@ def test_epoch_seconds_round_trip_exactly(writers: list[Facade]) -> None:
     stamp = 1_764_070_123.123456
     assert writers[0].scales.records.cas(scale_id, ("ready",), "ready", ready_at=stamp)
     assert writers[1].scales.current().ready_at == stamp
+
+
+def test_begin_analysis_lost_to_one_that_has_ended_is_busy_not_cold(
+    writers: list[Facade], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the soak: A's claim fails while B analyses; B ends before A looks again. The
+    scale is "ready" by then, and A must hear 409 busy, not "not_warm: the scale is ready"."""
+    scale_id = ready_scale(writers[0])
+    a, b = writers[0], writers[1]
+    stale = a.scales.current()
+    b.scales.begin_analysis(
+        lambda session, spec: b.runs.start(session, "b", spec.scale_id, REQUEST)
+    )
+    claim = a.scales.records.cas
+
+    def claim_then_b_ends(*args: Any, **kwargs: Any) -> bool:
+        won = claim(*args, **kwargs)
+        b.scales.end_analysis(scale_id)  # B finishes between A's claim and A's second look
+        return won
+
+    monkeypatch.setattr(a.scales.records, "cas", claim_then_b_ends)
+    with pytest.raises(Busy):
+        a.scales.begin_analysis(
+            lambda session, spec: a.runs.start(session, "a", spec.scale_id, REQUEST), stale
+        )
+    assert scale_state(a, scale_id) == "ready"

@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from signalrisk import __version__
+from signalrisk.api import examples
 from signalrisk.api.errors import install_error_handlers
+from signalrisk.api.examples import keep_null_examples
 from signalrisk.api.limits import BodySizeLimit
 from signalrisk.api.routes_seed import router as seed_router
 from signalrisk.api.routes_ui import router as ui_router
@@ -57,8 +59,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(v1_router)
     app.include_router(ui_router)
     app.mount("/ui", static_files(), name="ui")
+    keep_null_examples(app, seed_router, v1_router)
 
-    @app.get("/health", tags=["ops"])
+    @app.get(
+        "/health",
+        tags=["ops"],
+        summary="Whether the service is up",
+        responses=examples.HEALTH_RESPONSES,
+    )
     def health() -> dict[str, str]:
         """200 when the service is up."""
         return {"status": "ok", "version": __version__}

@@ -162,7 +162,9 @@ class ScaleService:
         )
         if not won:
             again = self.current().state
-            if again == "analysing":
+            # "ready" again means another analysis held the scale at our claim and has ended
+            # since: we lost to it, which is busy, not cold.
+            if again in ("analysing", "ready"):
                 raise Busy("an analysis is already running")
             raise NotWarm(f"the scale is {again}; POST /warmup and wait for /scaled_ready")
         assert spec is not None
