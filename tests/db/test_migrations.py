@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from signalrisk.db.engine import Database
 
 TABLES = {"alembic_version", "control", "scales", "resources", "runs"}
-HEAD = "0001"
+HEAD = "0002"
 
 
 def test_migrate_fresh_database_creates_schema_at_head(database_url: str) -> None:
@@ -24,6 +24,41 @@ def test_migrate_fresh_database_creates_schema_at_head(database_url: str) -> Non
             ]
             control = connection.execute(text("SELECT id, current_scale_id FROM control")).all()
         assert control == [(1, None)]
+    finally:
+        db.dispose()
+
+
+def test_migrate_from_0001_backfills_each_runs_cost(database_url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from signalrisk.db.engine import MIGRATIONS
+
+    db = Database(database_url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.set_main_option("path_separator", "os")
+        with db.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0001")
+            for run_id, status, result in (
+                ("ok", "ok", '{"cost": 0.25, "var95": [-0.07]}'),
+                ("failed", "failed", None),
+                ("no-cost", "ok", '{"var95": []}'),
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO runs (id, scale_id, status, created_at, request, result)"
+                        " VALUES (:id, 's1', :status, 1.0, '{}', :result)"
+                    ),
+                    {"id": run_id, "status": status, "result": result},
+                )
+        db.migrate()
+        with db.engine.connect() as connection:
+            costs = dict(connection.execute(text("SELECT id, cost FROM runs")).all())
+        assert costs == {"ok": 0.25, "failed": None, "no-cost": None}
+        assert "ix_runs_scale_id" in {i["name"] for i in inspect(db.engine).get_indexes("runs")}
     finally:
         db.dispose()
 

@@ -75,13 +75,14 @@ class RunRow(Base):
     __tablename__ = "runs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    scale_id: Mapped[str | None] = mapped_column(String(32))
+    scale_id: Mapped[str | None] = mapped_column(String(32), index=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[float]
     finished_at: Mapped[float | None]
     owner: Mapped[str | None] = mapped_column(String(160))  # host:pid:start of the API process
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    cost: Mapped[float | None]  # result["cost"], summed by SQL for the scale's cost to date
     audit_key: Mapped[str | None] = mapped_column(String(256))
     chart_key: Mapped[str | None] = mapped_column(String(256))
     error: Mapped[str | None] = mapped_column(Text)

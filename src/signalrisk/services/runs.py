@@ -115,7 +115,12 @@ class RunLedger:
                 update(RunRow)
                 .where(RunRow.id == run_id, RunRow.status == "running")
                 .values(
-                    status=status, finished_at=finished, result=result, error=error, audit_key=key
+                    status=status,
+                    finished_at=finished,
+                    result=result,
+                    cost=None if result is None else result.get("cost"),
+                    error=error,
+                    audit_key=key,
                 )
             )
             if not claimed.rowcount:  # type: ignore[attr-defined]

@@ -185,11 +185,12 @@ class ScaleRecords:
                 )
                 for r in rows
             ]
-            results = session.scalars(
-                select(RunRow.result).where(RunRow.scale_id == scale_id, RunRow.status == "ok")
+            analyses_usd = session.scalar(
+                select(func.coalesce(func.sum(RunRow.cost), 0.0)).where(
+                    RunRow.scale_id == scale_id, RunRow.status == "ok"
+                )
             )
-            analyses_usd = sum(float((r or {}).get("cost") or 0.0) for r in results)
-        return lifetimes, analyses_usd
+        return lifetimes, float(analyses_usd or 0.0)
 
     # -- writing --------------------------------------------------------------------------
 
