@@ -59,7 +59,7 @@ def settings_table() -> str:
     lines = ["| variable | default | meaning |", "|---|---|---|"]
     for variable, default, meaning in (*settings_rows(), *EXTRA_ROWS):
         cell = f"`{default}`" if default else ""
-        escaped = meaning.replace("|", "\\|")
+        escaped = meaning.replace("|", "\\|").replace("<", "&lt;")
         lines.append(f"| `{variable}` | {cell} | {escaped} |")
     return "\n".join(lines)
 
