@@ -8,7 +8,7 @@ PORT ?= 8080
 SIGNALRISK_HOME ?= $(CURDIR)/var
 export SIGNALRISK_HOME
 
-.PHONY: run test lint fmt clean venv appengine smoke-aws bench bench-quick wrk browser postgres
+.PHONY: run test lint fmt clean venv appengine smoke-aws bench bench-quick wrk browser postgres soak
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ bench: $(STAMP) wrk
 
 bench-quick: $(STAMP) wrk
 	$(BIN)/python -m bench --quick
+
+# Load and soak (not part of `make test`, which runs a bounded 30-second version): reads and
+# analyses mixed for SOAK_S seconds; exits 1 on any error, a lost record or growing memory.
+SOAK_S ?= 300
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak --duration $(SOAK_S) --json var/soak/soak.json
 
 # wrk (Debian package) loads the API in figure 5; installed here if missing and we are root.
 wrk:
