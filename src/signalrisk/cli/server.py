@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from signalrisk.core.config import Settings
+from signalrisk.core.logs import configure_logging, logging_config
 
 
 def _loopback(host: str) -> bool:
@@ -31,8 +32,8 @@ def serve(
     """Start the API (embedded local platform unless SIGNALRISK_PLATFORM=aws)."""
     import uvicorn
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = Settings()
+    configure_logging(settings.log_format)
     # Beyond loopback, or on loopback behind a local reverse proxy (trust_loopback off),
     # callers are strangers: without a token the only way in is an explicit anonymous opt-in.
     if (not _loopback(host) or not settings.trust_loopback) and not settings.token:
@@ -57,6 +58,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        log_config=logging_config(settings.log_format),
     )
 
 

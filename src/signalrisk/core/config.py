@@ -166,6 +166,10 @@ class Settings(BaseSettings):
         " its last analysis ended); checked every heartbeat",
     )
 
+    log_format: Literal["text", "json"] = Field(
+        "text", description="API log lines: text with key=value context, or one JSON object each"
+    )
+
     prices: PriceTable = PriceTable()
     limits: Limits = Limits()
     aws: AwsSettings = AwsSettings()

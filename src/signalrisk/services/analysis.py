@@ -13,6 +13,7 @@ import hashlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -31,6 +32,7 @@ from signalrisk.core.errors import (
     NotWarm,
     SignalRiskError,
 )
+from signalrisk.core.logs import bind_run, in_run_context
 from signalrisk.quant import accuracy
 from signalrisk.quant.pnl import mean_or_none, profit_loss, total_profit_loss
 from signalrisk.quant.prices import PriceSeries, to_date
@@ -40,7 +42,7 @@ from signalrisk.services.chart_store import ChartStore
 from signalrisk.services.context import ServiceContext
 from signalrisk.services.costs import analysis_cost, estimate_analysis_cost
 from signalrisk.services.runs import RunLedger
-from signalrisk.services.scaling import ScaleService
+from signalrisk.services.scaling import ScaleService, ScaleView
 from signalrisk.sources.csvfile import normalise_ticker
 
 log = logging.getLogger(__name__)
@@ -228,6 +230,17 @@ class AnalysisService:
             request_json.update(self._request_json(plan, spec))
             self.runs.start(session, run_id, spec.scale_id, request_json)
 
+        with bind_run(run_id):
+            return self._run(plan, run_id, record, request_json, current)
+
+    def _run(
+        self,
+        plan: Plan,
+        run_id: str,
+        record: Callable[[Session, ScaleSpec], None],
+        request_json: dict[str, Any],
+        current: ScaleView,
+    ) -> str:
         spec, resources = self.scales.begin_analysis(record, current)
         try:
             result = self._compute(plan, spec, resources)
@@ -288,7 +301,7 @@ class AnalysisService:
                 )
                 return provider.run_batch(spec, others[k % len(others)], payloads[k])
 
-        return list(self._pool.map(run, range(len(payloads))))
+        return list(self._pool.map(in_run_context(run), range(len(payloads))))
 
     def _compute(self, plan: Plan, spec: ScaleSpec, resources: list[Resource]) -> dict[str, Any]:
         window, positions, request = plan.window, plan.positions, plan.request
