@@ -477,6 +477,7 @@ RUN_DETAIL = {
     ],
     "wall_s": 0.2405,
     "data_sha256": REQUEST_AS_RUN["data_sha256"],
+    "faults": [],
 }
 RUN_DETAIL_NOTE = (
     "The example shows the first 3 of the run's 36 signals (``items``, and each resource's"

@@ -68,6 +68,7 @@ def run_json(row: RunRow, detail: bool) -> dict[str, Any]:
         out["var95_by_resource"] = res.get("var95_by_resource")
         out["var99_by_resource"] = res.get("var99_by_resource")
         out["batches"] = res.get("batches")
+        out["faults"] = res.get("faults", [])  # failed attempts at a batch, each retried elsewhere
         out["wall_s"] = res.get("wall_s")
         out["data_sha256"] = res.get("data_sha256")
     return out

@@ -2,6 +2,11 @@
 
 The provider goes through the EC2-manager handler, exactly as the API does on AWS; only the
 fleet it manages differs (local processes instead of EC2 instances).
+
+A batch not answered within the call timeout is a ComputeError, and its instance is terminated
+before the error is raised, through the manager and then forced off (SIGKILL: a hung process
+may never act on SIGTERM), as EC2 forces off an instance that does not shut down: a hung
+instance bills nothing more, and the next probe records it dead.
 """
 
 from __future__ import annotations
@@ -13,13 +18,14 @@ from typing import Any
 import httpx
 
 from signalrisk.compute.base import BatchResult, Resource, ScaleSpec
+from signalrisk.compute.localproc import kill_hung_worker
 from signalrisk.compute.workerhttp import (
     auth_header,
-    batch_result,
     curl_command,
     in_parallel,
     is_healthy,
     post_batch,
+    worker_batch,
 )
 from signalrisk.core.errors import ComputeError
 
@@ -80,12 +86,23 @@ class LocalEc2Provider:
     ) -> BatchResult:
         if not resource.address:
             raise ComputeError(f"instance {resource.id} has no address")
+        url = f"{resource.address}/"
         clock = time.perf_counter()
         body = post_batch(
-            self.client, f"{resource.address}/", spec.secret, payload, self.call_timeout_s
+            self.client,
+            url,
+            spec.secret,
+            payload,
+            self.call_timeout_s,
+            on_timeout=lambda: self._terminate_hung(resource),
         )
         # An instance bills wall-clock time, whatever the handler spent computing.
-        return batch_result(body, billed_ms=(time.perf_counter() - clock) * 1000.0)
+        return worker_batch(body, url, billed_ms=(time.perf_counter() - clock) * 1000.0)
+
+    def _terminate_hung(self, resource: Resource) -> None:
+        # This instance only: ``terminate`` also stops every instance with the scale's tag.
+        self.manager({"action": "terminate", "ids": [resource.id]})
+        kill_hung_worker(resource.pid, resource.create_time)
 
     def terminate(self, spec: ScaleSpec, resources: list[Resource]) -> None:
         ids = [r.id for r in resources]

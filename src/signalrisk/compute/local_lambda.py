@@ -2,6 +2,10 @@
 execution environment with its own resource id, each running the real compute handler behind
 Lambda's Invoke API path. Warm-up invokes every one of them once, as r concurrent warm-up
 invocations do on AWS; the billed duration is the handler's, rounded up to 1 ms as Lambda does.
+
+A batch not answered within the call timeout is a ComputeError, and its worker is killed
+(SIGKILL) before the error is raised, as Lambda stops an execution environment whose invocation
+timed out: a hung worker bills nothing more, and the next probe records it dead.
 """
 
 from __future__ import annotations
@@ -17,16 +21,17 @@ from signalrisk.compute.base import BatchResult, Resource, ScaleSpec
 from signalrisk.compute.localproc import (
     find_workers,
     is_alive,
+    kill_hung_worker,
     kill_worker,
     spawn_worker,
     stop_worker,
 )
 from signalrisk.compute.workerhttp import (
-    batch_result,
     curl_command,
     in_parallel,
     is_healthy,
     post_batch,
+    worker_batch,
 )
 from signalrisk.core.errors import ComputeError
 
@@ -103,14 +108,16 @@ class LocalLambdaProvider:
     def run_batch(
         self, spec: ScaleSpec, resource: Resource, payload: dict[str, Any]
     ) -> BatchResult:
+        url = f"{resource.address}{INVOKE_PATH}"
         body = post_batch(
             self.client,
-            f"{resource.address}{INVOKE_PATH}",
+            url,
             spec.secret,
             payload,
             self.call_timeout_s,
+            on_timeout=lambda: kill_hung_worker(resource.pid, resource.create_time),
         )
-        return batch_result(body)
+        return worker_batch(body, url)
 
     def invoke(
         self, spec: ScaleSpec, resource: Resource, payload: dict[str, Any]

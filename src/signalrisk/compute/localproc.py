@@ -104,7 +104,7 @@ def is_alive(pid: int | None, create_time: float | None) -> bool:
         process = psutil.Process(pid)
         if create_time and abs(process.create_time() - create_time) > 0.05:
             return False
-        return process.status() != psutil.STATUS_ZOMBIE
+        return process.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
     except psutil.NoSuchProcess:
         return False
 
@@ -127,6 +127,19 @@ def kill_worker(pid: int | None, create_time: float | None, grace_s: float = 3.0
         assert pid is not None
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def kill_hung_worker(pid: int | None, create_time: float | None, wait_s: float = 2.0) -> None:
+    """SIGKILL a worker that stopped answering, and wait up to ``wait_s`` until it is gone, so
+    that the next probe records it dead. A hung process may not act on SIGTERM at all."""
+    if not is_alive(pid, create_time):
+        return
+    assert pid is not None
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + wait_s
+    while is_alive(pid, create_time) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def find_workers(scale_id: str | None = None) -> list[psutil.Process]:

@@ -33,20 +33,44 @@ def is_healthy(client: httpx.Client, url: str, secret: str, timeout_s: float = 0
 
 
 def post_batch(
-    client: httpx.Client, url: str, secret: str, payload: dict[str, Any], timeout_s: float
+    client: httpx.Client,
+    url: str,
+    secret: str,
+    payload: dict[str, Any],
+    timeout_s: float,
+    on_timeout: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """POST a compute payload; a transport error, error status or handler error is ComputeError."""
+    """POST a compute payload; a transport error, error status or handler error is ComputeError.
+
+    A worker that sends no answer within ``timeout_s`` (it hangs, or is stopped) is a
+    ComputeError too, after ``on_timeout`` has run: the provider's chance to stop the hung
+    worker for good, as Lambda stops an environment whose invocation timed out.
+    """
     try:
         response = client.post(url, json=payload, headers=auth_header(secret), timeout=timeout_s)
+    except httpx.TimeoutException as exc:
+        if on_timeout is not None:
+            on_timeout()
+        raise ComputeError(f"worker {url} did not answer within {timeout_s:g} s: {exc!r}") from exc
     except httpx.HTTPError as exc:
         raise ComputeError(f"worker {url} did not answer: {exc!r}") from exc
     if response.headers.get("x-amz-function-error") or response.status_code == 422:
-        failure = response.json()
+        failure = _json_object(response, url)
         message = failure.get("errorMessage") or failure.get("error", {}).get("message", "")
         raise FunctionError(f"compute handler error: {message}")
     if response.status_code != 200:
         raise ComputeError(f"worker {url} failed ({response.status_code}): {response.text[:300]}")
-    body: dict[str, Any] = response.json()
+    return _json_object(response, url)
+
+
+def _json_object(response: httpx.Response, url: str) -> dict[str, Any]:
+    """The answer's JSON object; anything else (a worker cut off mid-answer) is ComputeError."""
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ComputeError(f"worker {url} answered no JSON: {response.text[:300]!r}") from exc
+    if not isinstance(body, dict):
+        raise ComputeError(f"worker {url} answered {type(body).__name__}, not a JSON object")
     return body
 
 
@@ -63,6 +87,14 @@ def batch_result(body: dict[str, Any], billed_ms: float | None = None) -> BatchR
         finished=float(body["finished"]),
         billed_ms=float(math.ceil(duration)) if billed_ms is None else billed_ms,
     )
+
+
+def worker_batch(body: dict[str, Any], url: str, billed_ms: float | None = None) -> BatchResult:
+    """:func:`batch_result` of a worker's answer; one without a batch's fields is ComputeError."""
+    try:
+        return batch_result(body, billed_ms)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ComputeError(f"worker {url} answered without a batch result: {exc!r}") from exc
 
 
 def curl_command(url: str, headers: dict[str, str], payload: str = SAMPLE_PAYLOAD) -> str:

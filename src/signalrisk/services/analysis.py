@@ -2,9 +2,10 @@
 
 One call of :meth:`AnalysisService.analyse` validates the request against the data, claims the
 ready scale (ready -> analysing), sends every signal to each of the r resources in one batch
-each (in parallel), averages the r estimates, prices the run, stores it as the last analysis,
-writes its audit record, and hands the scale back (analysing -> ready). The chart is drawn
-when it is first asked for (``ChartStore``), so that drawing never slows an analysis down.
+each (in parallel; a failed batch is retried elsewhere, see :mod:`.dispatch`), averages the r
+estimates, prices the run, stores it as the last analysis, writes its audit record, and hands
+the scale back (analysing -> ready). The chart is drawn when it is first asked for
+(``ChartStore``), so that drawing never slows an analysis down.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from signalrisk.compute.base import BatchResult, Invocable, Resource, ScaleSpec
 from signalrisk.core.errors import (
-    ComputeError,
     FunctionError,
     InvalidParameter,
     LimitExceeded,
@@ -32,7 +32,7 @@ from signalrisk.core.errors import (
     NotWarm,
     SignalRiskError,
 )
-from signalrisk.core.logs import bind_run, in_run_context
+from signalrisk.core.logs import bind_run
 from signalrisk.quant import accuracy
 from signalrisk.quant.pnl import mean_or_none, profit_loss, total_profit_loss
 from signalrisk.quant.prices import PriceSeries, to_date
@@ -41,6 +41,7 @@ from signalrisk.quant.stats import window_stats
 from signalrisk.services.chart_store import ChartStore
 from signalrisk.services.context import ServiceContext
 from signalrisk.services.costs import analysis_cost, estimate_analysis_cost
+from signalrisk.services.dispatch import Dispatcher, Fault
 from signalrisk.services.runs import RunLedger
 from signalrisk.services.scaling import ScaleService, ScaleView
 from signalrisk.sources.csvfile import normalise_ticker
@@ -223,6 +224,8 @@ class AnalysisService:
             self.plan(request, max(current.r, 1), current.service)
             raise NotWarm(f"the scale is {current.state}; POST /warmup and wait for /scaled_ready")
         plan = self.plan(request, current.r, current.service)
+        if current.state == "ready" and not any(r.state == "ready" for r in current.resources):
+            raise NotWarm("every resource of the scale has died; POST /terminate, then /warmup")
         run_id = secrets.token_hex(8)
         request_json: dict[str, Any] = {}
 
@@ -275,39 +278,26 @@ class AnalysisService:
 
     def _dispatch(
         self, spec: ScaleSpec, resources: list[Resource], payloads: list[dict[str, Any]]
-    ) -> list[BatchResult]:
-        """Send payload k to the resource of index k (any live one if it is gone), in parallel.
+    ) -> tuple[list[BatchResult], list[Fault]]:
+        """Every batch, in payload order, and the faults met on the way (:mod:`.dispatch`).
 
-        The stream depends on the payload's resource index, not on who runs it, so a batch
-        re-run elsewhere gives the same numbers.
+        The resources that failed a batch are probed again at once, whatever the outcome: the
+        dead (or hung, and so stopped) are recorded dead, so that ``/scaled_ready`` says
+        "false" and the next analysis starts on live ones.
         """
-        provider = self.ctx.provider(spec.service)
-        live = [r for r in resources if r.state == "ready"]
-        if not live:
-            raise NotWarm("no live resource in the scale; POST /warmup again")
-        by_index = {r.index: r for r in live}
-
-        def run(k: int) -> BatchResult:
-            first = by_index.get(k, live[k % len(live)])
-            try:
-                return provider.run_batch(spec, first, payloads[k])
-            except ComputeError as exc:
-                others = [r for r in live if r.id != first.id]
-                if not others:
-                    raise
-                log.warning(
-                    "batch failed, retrying elsewhere",
-                    extra={"resource": first.id, "error": str(exc)},
-                )
-                return provider.run_batch(spec, others[k % len(others)], payloads[k])
-
-        return list(self._pool.map(in_run_context(run), range(len(payloads))))
+        dispatcher = Dispatcher(self.ctx.provider(spec.service), spec, resources, self._pool)
+        try:
+            return dispatcher.run(payloads), dispatcher.faults
+        finally:
+            if dispatcher.failed:
+                self.scales.progress.recheck(spec.scale_id, [r.id for r in dispatcher.failed])
 
     def _compute(self, plan: Plan, spec: ScaleSpec, resources: list[Resource]) -> dict[str, Any]:
         window, positions, request = plan.window, plan.positions, plan.request
         stats = window_stats(window.close, positions, request.h)
         clock = time.perf_counter()
         batches: list[BatchResult] = []
+        faults: list[Fault] = []
         if len(positions):
             base = {
                 "mean": stats.mean.tolist(),
@@ -316,17 +306,19 @@ class AnalysisService:
                 "seed": plan.seed,
             }
             payloads = [{**base, "resource_index": k} for k in range(spec.r)]
-            batches = self._dispatch(spec, resources, payloads)
+            batches, faults = self._dispatch(spec, resources, payloads)
         wall = time.perf_counter() - clock
         per95 = np.array([b.var95 for b in batches]).reshape(len(batches), len(positions))
         per99 = np.array([b.var99 for b in batches]).reshape(len(batches), len(positions))
         var95 = per95.mean(axis=0).tolist() if batches else []
         var99 = per99.mean(axis=0).tolist() if batches else []
         pl = profit_loss(window.close, positions, request.p, plan.side)
+        # A failed attempt is billed too (on Lambda, for the time it ran: see Fault.billed_ms);
+        # on EC2 the wall time x r already holds it.
         cost = analysis_cost(
             self.ctx.settings.platform,
             spec.service,
-            [b.billed_ms for b in batches],
+            [b.billed_ms for b in batches] + [f.billed_ms for f in faults],
             wall,
             spec.r,
             self.ctx.settings.prices,
@@ -371,6 +363,7 @@ class AnalysisService:
                 }
                 for b in batches
             ],
+            "faults": [f.as_dict() for f in faults],
         }
 
     # -- direct invocation (the local Lambda endpoint) -------------------------------------

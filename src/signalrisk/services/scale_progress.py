@@ -80,9 +80,19 @@ class ScaleProgress:
         log.warning("scale %s (%s, r=%d) terminated: %s", scale_id, spec.service, spec.r, reason)
         return True
 
-    def _probe(self, scale_id: str) -> list[Resource]:
+    def recheck(self, scale_id: str, resource_ids: list[str]) -> list[Resource]:
+        """Probe these resources of ``scale_id`` now, not at the next heartbeat (they have just
+        failed a batch), and record what is seen. Returns them as probed."""
+        wanted = set(resource_ids)
+        return [r for r in self._probe(scale_id, wanted) if r.id in wanted]
+
+    def _probe(self, scale_id: str, only: set[str] | None = None) -> list[Resource]:
         spec, resources, _ = self.records.load(scale_id)
-        live = [r for r in resources if r.state in ("starting", "ready")]
+        live = [
+            r
+            for r in resources
+            if r.state in ("starting", "ready") and (only is None or r.id in only)
+        ]
         probed = self.ctx.provider(spec.service).probe(spec, live) if live else []
         for dead in self.records.record_probe(live, probed, time.time()):
             log.warning("resource died", extra={"scale": scale_id, "resource": dead.id})
