@@ -16,6 +16,20 @@ environment or starts a new one, up to the concurrency limit; beyond it the answ
 ``TooManyRequestsException``, as on AWS. INIT (spawn to the runtime's first ``/next``) is
 measured and reported as ``Init Duration`` on the environment's first invocation; the ``REPORT``
 line counts it in ``Billed Duration``, as Lambda does since August 2025.
+
+Faults are injected explicitly, by the test, with :meth:`LambdaShim.inject`: "answer the next
+N invocations (of this function, whose payload matches) with a fault", where a fault is one
+Lambda really gives:
+
+- ``throttle``: 429 ``TooManyRequestsException`` before any environment is used (the
+  function's reserved concurrency is exhausted);
+- ``error``: 200 with ``X-Amz-Function-Error: Unhandled`` and the error document the runtime
+  sends when a handler raises (``errorMessage``, ``errorType``, ``stackTrace``);
+- ``crash``: the environment's runtime process is killed as the invocation reaches it, so the
+  answer is Lambda's own ``Runtime.ExitError`` (Unhandled) and the next invocation starts a
+  fresh environment.
+
+Every fault given is kept in :attr:`LambdaShim.faults_given`, with its time.
 """
 
 from __future__ import annotations
@@ -30,10 +44,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 ACCOUNT_ID = "123456789012"
@@ -55,6 +70,50 @@ class Invocation:
     started: float | None = None  # perf_counter when the runtime took it
     finished: float | None = None
     log: list[str] = field(default_factory=list)
+
+
+FaultKind = Literal["throttle", "error", "crash"]
+Payload = dict[str, Any]
+
+
+def is_warmup(payload: Payload) -> bool:
+    """A warm-up invocation (``{"warmup": true}``)."""
+    return bool(payload.get("warmup"))
+
+
+def is_batch(payload: Payload) -> bool:
+    """A batch of an analysis (it carries its ``resource_index``)."""
+    return "resource_index" in payload
+
+
+@dataclass
+class Fault:
+    """``kind`` for the next ``times`` invocations (every one while ``times`` is None) of
+    ``function`` (any when None) whose decoded payload satisfies ``when`` (any when None)."""
+
+    kind: FaultKind
+    times: int | None
+    function: str | None = None
+    when: Callable[[Payload], bool] | None = None
+    message: str = "injected fault"
+
+    def matches(self, function: str, payload: Payload) -> bool:
+        if self.times is not None and self.times <= 0:
+            return False
+        if self.function is not None and self.function != function:
+            return False
+        return self.when is None or self.when(payload)
+
+
+@dataclass(frozen=True)
+class GivenFault:
+    """A fault the shim answered with: its kind, the invocation's function and payload, and
+    when (``time.monotonic()``)."""
+
+    kind: FaultKind
+    function: str
+    payload: Payload
+    at: float
 
 
 @dataclass
@@ -193,6 +252,12 @@ class Environment:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """The runtime process dies (a ``crash`` fault); its Runtime API stays up."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
 
     def gone(self) -> bool:
         """Started and exited (an environment still being created is not gone)."""
@@ -382,6 +447,16 @@ class _InvokeHandler(_Handler):
             return self.send_error_type(
                 400, "InvalidParameterValueException", f"invalid invocation type {mode!r}"
             )
+        fault = shim.take_fault(fn.name, payload)
+        if fault is not None and fault.kind == "throttle":
+            return self.send_error_type(
+                429,
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+                Reason="ReservedFunctionConcurrentInvocationLimitExceeded",
+            )
+        if fault is not None and fault.kind == "error":
+            return self.send_function_error(fault.message)
         environment = shim.acquire(fn)
         if environment is None:
             shim.throttled += 1
@@ -392,6 +467,8 @@ class _InvokeHandler(_Handler):
                 Reason="ConcurrentInvocationLimitExceeded",
             )
         invocation = Invocation(str(uuid.uuid4()), payload, fn.timeout_s)
+        if fault is not None and fault.kind == "crash":
+            environment.kill()
         if mode == "Event":
             threading.Thread(target=shim.run, args=(environment, invocation), daemon=True).start()
             return self.send(202, b"", {"x-amzn-RequestId": invocation.request_id})
@@ -408,6 +485,33 @@ class _InvokeHandler(_Handler):
             headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         return self.send(200, invocation.body, headers)
 
+    def send_function_error(self, message: str) -> None:
+        """What Lambda answers when the handler raised: 200, ``Unhandled``, the runtime's error
+        document, and a log tail whose REPORT line bills 1 ms."""
+        request_id = str(uuid.uuid4())
+        error = {
+            "errorMessage": message,
+            "errorType": "InjectedFault",
+            "requestId": request_id,
+            "stackTrace": ['  File "/var/task/handler.py", line 1, in handler\n'],
+        }
+        headers = {
+            "Content-Type": "application/json",
+            "X-Amz-Executed-Version": "$LATEST",
+            "X-Amz-Function-Error": "Unhandled",
+            "x-amzn-RequestId": request_id,
+        }
+        if self.headers.get("X-Amz-Log-Type") == "Tail":
+            tail = (
+                f"START RequestId: {request_id} Version: $LATEST\n"
+                f"[ERROR] InjectedFault: {message}\n"
+                f"END RequestId: {request_id}\n"
+                f"REPORT RequestId: {request_id}\tDuration: 0.50 ms\tBilled Duration: 1 ms\t"
+                "Memory Size: 1024 MB\tMax Memory Used: 64 MB\t\n"
+            )
+            headers["X-Amz-Log-Result"] = base64.b64encode(tail.encode()).decode()
+        self.send(200, json.dumps(error).encode(), headers)
+
     def not_found(self, name: str) -> None:
         self.send_error_type(
             404, "ResourceNotFoundException", f"Function not found: {function_arn(name)}"
@@ -418,13 +522,16 @@ class LambdaShim:
     """``register`` functions, ``start``, point boto3 at ``url``; ``stop`` kills every process.
 
     ``concurrency_limit`` is the account's concurrent-executions limit (``get_account_settings``),
-    and may be changed while running, e.g. to 1 to provoke throttling.
+    and may be changed while running, e.g. to 1 to provoke throttling. :meth:`inject` makes
+    chosen invocations fail (see the module docstring).
     """
 
     def __init__(self, concurrency_limit: int = 10) -> None:
         self.concurrency_limit = concurrency_limit
         self.functions: dict[str, Function] = {}
-        self.throttled = 0  # 429 answers given
+        self.throttled = 0  # 429 answers given for lack of concurrency (not injected ones)
+        self._faults: list[Fault] = []
+        self._given: list[GivenFault] = []
         self._lock = threading.Lock()
         self._numbers = 0
         self._server = _Server(_InvokeHandler, self)
@@ -455,6 +562,51 @@ class LambdaShim:
                 fn.environments.clear()
         for environment in environments:
             environment.stop()
+
+    # -- fault injection --------------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: FaultKind,
+        times: int | None = 1,
+        *,
+        function: str | None = None,
+        when: Callable[[Payload], bool] | None = None,
+        message: str = "injected fault",
+    ) -> Fault:
+        """Answer the next ``times`` matching invocations (all of them if None, until
+        :meth:`clear_faults`) with ``kind``; ``message`` is an ``error`` fault's
+        ``errorMessage``. Faults apply in the order injected, one per invocation."""
+        fault = Fault(kind, times, function, when, message)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """No more faults: every invocation from now on runs normally."""
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def faults_given(self) -> list[GivenFault]:
+        with self._lock:
+            return list(self._given)
+
+    def take_fault(self, function: str, raw: bytes) -> Fault | None:
+        """The fault this invocation gets, if any (counted off the fault's ``times``)."""
+        try:
+            decoded = json.loads(raw or b"{}")
+        except ValueError:
+            decoded = {}
+        payload: Payload = decoded if isinstance(decoded, dict) else {}
+        with self._lock:
+            fault = next((f for f in self._faults if f.matches(function, payload)), None)
+            if fault is None:
+                return None
+            if fault.times is not None:
+                fault.times -= 1
+            self._given.append(GivenFault(fault.kind, function, payload, time.monotonic()))
+        return fault
 
     def environments(self, name: str) -> list[Environment]:
         with self._lock:

@@ -29,6 +29,10 @@ STATUS: dict[type[errors.SignalRiskError], int] = {
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,
+    # An outside system failed, not this service: the compute (a worker, the function) as a
+    # bad gateway; the store as unavailable (the analysis itself may have succeeded).
+    errors.ComputeError: 502,
+    errors.StorageError: 503,
 }
 
 FIELD_RULES = {
@@ -130,7 +134,7 @@ def error_responses(*examples: ErrorExample) -> dict[int | str, dict[str, Any]]:
     codes: dict[int | str, list[str]] = {}
     for example in examples:
         status, exc = example if isinstance(example, tuple) else (status_of(example), example)
-        key: int | str = "default" if status >= 500 else status
+        key: int | str = "default" if status == 500 else status
         entry = responses.setdefault(
             key, {"model": ErrorBody, "content": {"application/json": {"examples": {}}}}
         )

@@ -38,6 +38,7 @@ from signalrisk.core.errors import (
     Unauthorized,
     UnknownTicker,
 )
+from signalrisk.services.runs import audit_pending_message
 
 API = "http://127.0.0.1:8000"
 RUN_ID = "5d0c3b9e7a41f286"
@@ -169,6 +170,14 @@ STORE_DOWN = StorageError(
     f"cannot read object 'audit/20250212T110002.180000Z_{RUN_ID}.json':"
     " [Errno 13] Permission denied"
 )
+AUDIT_NOT_WRITTEN = StorageError(
+    audit_pending_message(
+        RUN_ID,
+        "cannot create s3://signalrisk-audit-123456789012/audit/20250212T110002.180000Z_"
+        f'{RUN_ID}.json: Could not connect to the endpoint URL: "https://signalrisk-audit-'
+        f'123456789012.s3.amazonaws.com/audit/20250212T110002.180000Z_{RUN_ID}.json"',
+    )
+)
 CHART_STORE_DOWN = StorageError(
     f"cannot read object 'charts/{RUN_ID}.png': [Errno 13] Permission denied"
 )
@@ -275,6 +284,7 @@ ANALYSE_ERRORS: tuple[ErrorExample, ...] = (
     Busy("an analysis is already running"),
     *WRITE,
     WORKER_DOWN,
+    AUDIT_NOT_WRITTEN,
 )
 
 # -- the results of the last analysis (seed 42) -----------------------------------------------

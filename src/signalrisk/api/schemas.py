@@ -52,6 +52,8 @@ ErrorCode = Literal[
     "not_found",
     "method_not_allowed",
     "internal",
+    "compute_error",
+    "storage_error",
 ]
 
 

@@ -12,7 +12,12 @@
 - **run_batch** / **invoke**: ``Invoke`` with ``LogType="Tail"``; the billed duration is the one
   Lambda reports on its ``REPORT`` line, INIT included (:mod:`signalrisk.compute.lambda_report`).
   Throttling (``TooManyRequestsException``, 429) is retried with exponential backoff and full
-  jitter, a bounded number of times; botocore's own retries are off for ``Invoke``.
+  jitter, ``aws.invoke_attempts`` times at most (waits bounded by ``aws.invoke_backoff_s``,
+  doubling up to 5 s); botocore's own retries are off for ``Invoke``. Still throttled, the
+  call is a ComputeError that says so, naming the function. A handler's error (the
+  ``X-Amz-Function-Error`` header) is a FunctionError carrying the handler's own type and
+  message: it is not retried here (the caller may retry the batch, see
+  ``signalrisk.services.dispatch``).
 - **terminate** deletes the provisioned concurrency, if any; on-demand there is nothing to stop.
 
 Credentials, region and endpoint come from the standard AWS chain (``AWS_ENDPOINT_URL_LAMBDA``
@@ -63,13 +68,13 @@ class AwsLambdaProvider:
 
     service = "lambda"
 
-    retry_attempts = 8
-    """Invoke attempts when throttled, the first included."""
-    retry_base_s = 0.1
     retry_cap_s = 5.0
+    """The longest wait between two throttled attempts."""
 
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         aws = settings.aws
+        self.retry_attempts = aws.invoke_attempts  # when throttled, the first included
+        self.retry_base_s = aws.invoke_backoff_s
         self.function, _, qualifier = aws.compute_function.partition(":")
         self.provisioned = aws.provisioned_concurrency
         self.qualifier = qualifier or (PROVISIONED_ALIAS if self.provisioned else None)

@@ -99,6 +99,20 @@ class AwsSettings(BaseModel):
     provisioned_concurrency: bool = Field(
         False, description="warm Lambda with provisioned concurrency"
     )
+    invoke_attempts: int = Field(
+        8,
+        ge=1,
+        le=30,
+        description="Invoke attempts of the compute function while Lambda throttles it (429),"
+        " the first included",
+    )
+    invoke_backoff_s: float = Field(
+        0.1,
+        gt=0,
+        le=10,
+        description="wait bound after the first throttled Invoke (s); it doubles per attempt"
+        " up to 5 s, each wait drawn uniformly below it",
+    )
     ami: str | None = Field(None, description="default: latest Amazon Linux 2023 (SSM parameter)")
     instance_type: str = Field("t2.micro", description="EC2 instance type of the workers")
     subnet_id: str | None = Field(None, description="default: the default VPC's")

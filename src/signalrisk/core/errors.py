@@ -13,10 +13,14 @@ Every failure that a caller may see is a :class:`SignalRiskError` with a stable 
     ├── Forbidden                      forbidden          the token's role may not do this
     ├── NotFound                       not_found          no such route or object
     └── InternalError                  internal           a failure that is not the client's
-        ├── ComputeError                                  a worker or function failed
-        │   └── FunctionError                             the handler itself raised
-        └── StorageError                                  the audit or chart store failed
-            └── AlreadyExists                             a conditional create found the key taken
+        ├── ComputeError               compute_error      a worker or function failed
+        │   └── FunctionError          compute_error      the handler itself raised
+        └── StorageError               storage_error      the audit or chart store failed
+            └── AlreadyExists          storage_error      a conditional create found the key taken
+
+``compute_error`` and ``storage_error`` say which outside system failed (a worker or the
+function, persistently throttled included; the audit or chart store), so that a client can tell
+a failure worth retrying later from a bug (``internal``); every one of them is logged.
 
 HTTP statuses are chosen in ``signalrisk.api.errors`` only; this module knows nothing of HTTP.
 Providers translate SDK errors once, at their boundary, with ``raise X(...) from exc``.
@@ -79,13 +83,17 @@ class InternalError(SignalRiskError):
 class ComputeError(InternalError):
     """A compute resource (worker process, Lambda function, instance) failed to answer."""
 
+    code = "compute_error"
+
 
 class FunctionError(ComputeError):
     """The compute handler raised (AWS Lambda's ``FunctionError``); the message is the handler's."""
 
 
 class StorageError(InternalError):
-    """The audit or chart store failed."""
+    """The audit or chart store failed (refused, unreachable, or answered nonsense)."""
+
+    code = "storage_error"
 
 
 class AlreadyExists(StorageError):
