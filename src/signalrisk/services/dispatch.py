@@ -18,7 +18,11 @@ The retry contract of :class:`Dispatcher`:
 5. A batch that fails on every attempt makes the dispatch raise ComputeError naming each
    attempt, once every other batch has ended: no batch is left running behind a failed run.
 
-A dispatch takes at most ``max_attempts`` call timeouts (a hang on every attempt of a batch).
+The timeout is one setting, ``worker_call_timeout_s`` (600 s by default): the longest wait for
+one attempt. A timeout derived from the work (d x signals at an assumed throughput) would see a
+hang sooner, but a wrong guess of the throughput (a loaded host, a small Lambda) would declare
+healthy workers hung and stop them, which is worse than waiting; set it above the longest batch
+you run. A dispatch lasts at most ``max_attempts`` timeouts (a hang on every attempt of a batch).
 """
 
 from __future__ import annotations
