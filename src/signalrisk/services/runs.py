@@ -37,6 +37,7 @@ from signalrisk.db.models import Control, RunRow
 from signalrisk.services.audit import AUDIT_REQUEST_FIELDS, AuditTrail, audit_key, iso_utc
 from signalrisk.services.context import ServiceContext
 from signalrisk.services.costs import basis_for
+from signalrisk.services.dispatch import MAX_ATTEMPTS
 from signalrisk.services.scaling import ScaleService
 
 log = logging.getLogger(__name__)
@@ -122,14 +123,14 @@ class RunLedger:
         """Fail the runs whose API process died mid-analysis, and hand their scale back.
 
         A run is interrupted when its owner process (on this host) is gone, or when it has run
-        longer than any analysis can (two rounds of worker call timeouts): then its scale would
-        otherwise stay ``analysing`` for ever. Returns how many runs were recovered.
+        longer than any analysis can (one worker call timeout per dispatch attempt): then its
+        scale would otherwise stay ``analysing`` for ever. Returns how many runs were recovered.
 
         This is called at every round of the scale driver (the heartbeat) and before every
         analysis, so it also starts the retry of pending audit records when one is due.
         """
         self.retry_audit_when_due()
-        lease_s = 2 * self.ctx.settings.worker_call_timeout_s + 60.0
+        lease_s = MAX_ATTEMPTS * self.ctx.settings.worker_call_timeout_s + 60.0
         with self.ctx.db.session() as session:
             running = list(session.scalars(select(RunRow).where(RunRow.status == "running")))
             for row in running:
