@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from signalrisk.api.schemas import ErrorBody
 from signalrisk.core import errors
@@ -35,6 +36,8 @@ STATUS: dict[type[errors.SignalRiskError], int] = {
     errors.StorageError: 503,
 }
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
 FIELD_RULES = {
     "s": "'lambda' or 'ec2'",
     "r": "an integer from 1 to the configured maximum for the service",
@@ -46,7 +49,7 @@ FIELD_RULES = {
     "start": "an ISO date (YYYY-MM-DD)",
     "end": "an ISO date (YYYY-MM-DD)",
     "seed": "an integer from 0 to 2^63 - 1",
-    "offset": "an integer >= 0",
+    "offset": "an integer from 0 to 2^63 - 1",
     "limit": "an integer from 1 to 1000",
 }
 
@@ -109,7 +112,24 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         body = error_body(
             "internal" if exc.status_code >= 500 else "invalid_parameter", str(exc.detail)
         )
-    return JSONResponse(body, exc.status_code, headers=getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405 and (allow := allowed_methods(request)):
+        headers = {**(headers or {}), "Allow": allow}
+    return JSONResponse(body, exc.status_code, headers=headers)
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of this path takes. Starlette's 405 lists only the methods of
+    the first route that matched the path; /reset and /terminate take GET and POST by two."""
+    allowed = [
+        method
+        for method in METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -74,9 +74,11 @@ def answer(
     media_type: str = "application/json",
     schema: dict[str, Any] | None = None,
     description: str = "Successful Response",
+    links: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The 200 entry: its example(s), and ``model`` (or ``schema``) when the route does not
-    declare its own: such a route sends its answer as produced, and this documents it."""
+    declare its own: such a route sends its answer as produced, and this documents it.
+    ``links``: OpenAPI links from this answer to the operations that take a value of it."""
     content: dict[str, Any] = {} if schema is None else {"schema": schema}
     if examples:
         content["examples"] = examples
@@ -85,6 +87,8 @@ def answer(
     entry: dict[str, Any] = {"description": description, "content": {media_type: content}}
     if model is not None:
         entry["model"] = model
+    if links:
+        entry["links"] = links
     return entry
 
 
@@ -256,6 +260,19 @@ ANALYSE_BODIES = named(
     ),
 )
 ANALYSE = {"result": "ok", "run_id": RUN_ID}
+ANALYSE_LINKS = {
+    name: {
+        "operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/get",
+        "parameters": {"run_id": "$response.body#/run_id"},
+        "description": f"{what} of the run this analysis made",
+    }
+    for name, path, what in (
+        ("Run", "/v1/runs/{run_id}", "The details"),
+        ("SignalsCsv", "/v1/runs/{run_id}/signals.csv", "The signals as CSV"),
+        ("Chart", "/v1/runs/{run_id}/chart.png", "The VaR chart"),
+    )
+}
+"""``POST /analyse`` -> the ``GET /v1/runs/{run_id}...`` operations, by JSON pointer."""
 _MAX_SIGNALS = 412  # a 26-year window of NVDA at h=101
 ANALYSE_ERRORS: tuple[ErrorExample, ...] = (
     InvalidParameter("h must be an integer from 3 to 748 (window rows - 3)", field="h"),

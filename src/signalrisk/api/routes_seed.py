@@ -100,7 +100,7 @@ def get_endpoints(request: Request, app: Facade = Depends(facade)) -> dict[str, 
     dependencies=[WriteAccess],
     summary="Run an analysis on the warm scale",
     openapi_extra=ex.request_body(schemas.AnalyseRequest, ex.ANALYSE_BODIES),
-    responses=ex.responses(ex.answer(ex.ANALYSE), *ex.ANALYSE_ERRORS),
+    responses=ex.responses(ex.answer(ex.ANALYSE, links=ex.ANALYSE_LINKS), *ex.ANALYSE_ERRORS),
 )
 def analyse(
     body: schemas.AnalyseRequest = Depends(body_of(schemas.AnalyseRequest)),  # noqa: B008
@@ -254,9 +254,14 @@ def reset(app: Facade = Depends(facade)) -> dict[str, str]:  # noqa: B008
 
 
 @router.post(
-    "/reset", response_model=schemas.Ok, dependencies=[WriteAccess], include_in_schema=False
+    "/reset",
+    response_model=schemas.Ok,
+    dependencies=[WriteAccess],
+    summary="Forget the last analysis (POST)",
+    responses=ex.responses(ex.answer(ex.RESET), *ex.RESET_ERRORS),
 )
 def reset_post(app: Facade = Depends(facade)) -> dict[str, str]:  # noqa: B008
+    """The same as ``GET /reset``: clients that send every call as a POST work unchanged."""
     return _reset(app)
 
 
@@ -283,9 +288,11 @@ def terminate(request: Request, app: Facade = Depends(facade)) -> dict[str, str]
     "/terminate",
     response_model=schemas.TerminateAnswer,
     dependencies=[WriteAccess],
-    include_in_schema=False,
+    summary="Scale down to zero (POST)",
+    responses=ex.responses(ex.answer(ex.TERMINATE), *ex.TERMINATE_ERRORS),
 )
 def terminate_post(request: Request, app: Facade = Depends(facade)) -> dict[str, str]:  # noqa: B008
+    """The same as ``GET /terminate``: clients that send every call as a POST work unchanged."""
     return _terminate(request, app)
 
 

@@ -21,6 +21,7 @@ from signalrisk.services.export import signals_csv
 from signalrisk.services.facade import Facade
 
 router = APIRouter(prefix="/v1", tags=["v1"])
+MAX_OFFSET = 2**63 - 1  # the largest OFFSET the databases take (a signed 64-bit integer)
 
 
 def run_json(row: RunRow, detail: bool) -> dict[str, Any]:
@@ -144,7 +145,7 @@ def scale(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
 )
 def runs(
     app: Facade = Depends(facade),  # noqa: B008
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """Runs, oldest first, a page at a time (failed and running ones too), without their
@@ -231,6 +232,7 @@ def run_csv(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: B0
 def run_chart(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: B008
     """The run's chart of per-signal VaR with the two averages, drawn when first asked for
     and then kept in the store."""
+    app.runs.run(run_id)  # 404 for an unknown id before it is made into an object key
     return Response(
         app.charts.png(run_id),
         media_type="image/png",
@@ -248,7 +250,7 @@ def run_chart(run_id: str, app: Facade = Depends(facade)) -> Response:  # noqa: 
 )
 def audit(
     app: Facade = Depends(facade),  # noqa: B008
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """The audit trail (SPEC §5), oldest first, a page at a time; ``total`` counts every

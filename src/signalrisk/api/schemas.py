@@ -9,33 +9,59 @@ real answers against these documented schemas instead.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from signalrisk.core.config import Limits, PriceTable
 from signalrisk.services.states import State
 
+INTEGER_TEXT = r"^[ \t\n\r]*[+-]?[0-9]+[ \t\n\r]*$"
+"""A string of an integer, as documented and as accepted: no '1_000', '5.0' or other digits."""
 
-def _no_bool(value: Any) -> Any:
+
+def _integer(value: Any) -> Any:
+    """What pydantic's int then takes: a number, or a string that is exactly an integer."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
     if isinstance(value, str):
-        return value.strip()
+        if not re.fullmatch(INTEGER_TEXT, value):
+            raise ValueError("not an integer")
+        return value.strip(" \t\n\r")
     return value
 
 
-Int = Annotated[
-    int,
-    BeforeValidator(_no_bool),
-    WithJsonSchema(
+def _int_schema(minimum: int | None = None, maximum: int | None = None) -> WithJsonSchema:
+    """An integer or a string of one. Bounds that never change are documented on the integer;
+    those that depend on configuration or on the data window are in the field's description
+    (a value outside them is 422 ``invalid_parameter`` naming the field and its range)."""
+    number: dict[str, Any] = {"type": "integer"}
+    if minimum is not None:
+        number["minimum"] = minimum
+    if maximum is not None:
+        number["maximum"] = maximum
+    return WithJsonSchema(
         {
-            "anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^\s*[+-]?[0-9]+\s*$"}],
+            "anyOf": [number, {"type": "string", "pattern": INTEGER_TEXT}],
             "description": "an integer, or a string of one (as the source client sends)",
         }
-    ),
-]
+    )
+
+
+IntFrom1 = Annotated[int, BeforeValidator(_integer), _int_schema(1)]
+IntFrom3 = Annotated[int, BeforeValidator(_integer), _int_schema(3)]
+Seed = Annotated[int, BeforeValidator(_integer), _int_schema(0, 2**63 - 1)]
 
 Service = Literal["lambda", "ec2"]
 Basis = Literal["lambda-report", "list-price", "local-simulated"]
@@ -63,8 +89,8 @@ class WarmupRequest(BaseModel):
     model_config = ConfigDict(
         extra="ignore", json_schema_extra={"examples": [{"s": "lambda", "r": "3"}]}
     )
-    s: str = Field(description="'lambda' or 'ec2'")
-    r: Int = Field(description="parallel resources, from 1 to the configured maximum")
+    s: str = Field(description="'lambda' or 'ec2'", json_schema_extra={"enum": ["lambda", "ec2"]})
+    r: IntFrom1 = Field(description="parallel resources, from 1 to the configured maximum")
 
 
 class AnalyseRequest(BaseModel):
@@ -74,14 +100,14 @@ class AnalyseRequest(BaseModel):
         extra="ignore",
         json_schema_extra={"examples": [{"h": "101", "d": "10000", "t": "sell", "p": "7"}]},
     )
-    h: Int = Field(description="days of history for mean/std, 3 to (window rows - 3)")
-    d: Int = Field(description="shots per resource, 1 to the configured maximum")
-    t: str = Field(description="'buy' or 'sell'")
-    p: Int = Field(description="days after the signal for profit/loss, 1 to (window rows - 1)")
+    h: IntFrom3 = Field(description="days of history for mean/std, 3 to (window rows - 3)")
+    d: IntFrom1 = Field(description="shots per resource, 1 to the configured maximum")
+    t: str = Field(description="'buy' or 'sell'", json_schema_extra={"enum": ["buy", "sell"]})
+    p: IntFrom1 = Field(description="days after the signal for profit/loss, 1 to (window rows - 1)")
     ticker: str | None = Field(None, description="default NVDA")
     start: date | None = Field(None, description="first day of the window (default end - 1094)")
     end: date | None = Field(None, description="last day of the window (default: the data's last)")
-    seed: Int | None = Field(None, description="random seed; generated and recorded if absent")
+    seed: Seed | None = Field(None, description="random seed; generated and recorded if absent")
 
 
 # -- the seed's answers (response models) --------------------------------------------------
@@ -356,15 +382,51 @@ class AuditPage(_Open):
     items: list[AuditRecord]
 
 
-class ComputePayload(_Open):
-    """The compute function's payload: one signal (scalars) or a batch (lists)."""
+def _handler_int(minimum: int, maximum: int) -> WithJsonSchema:
+    """An integer, or a string that the compute function reads as one (or refuses: 422)."""
+    number = {"type": "integer", "minimum": minimum, "maximum": maximum}
+    return WithJsonSchema({"anyOf": [number, {"type": "string"}]})
 
-    mean: float | list[float] | None = Field(None, description="mean daily return(s)")
-    std: float | list[float] | None = Field(None, description="standard deviation(s), >= 0")
-    shots: int | None = Field(None, description="draws per signal, 1 to 10,000,000")
-    seed: int | None = Field(None, description="drawn and returned if absent")
-    resource_index: int | None = Field(None, description="selects the random stream; default 0")
-    warmup: bool | None = Field(None, description="true: only load the code, say who ran it")
+
+_NUMBER = {"anyOf": [{"type": "number"}, {"type": "string"}]}
+HandlerNumbers = Annotated[
+    Any, WithJsonSchema({"anyOf": [*_NUMBER["anyOf"], {"type": "array", "items": _NUMBER}]})
+]
+Shots = Annotated[Any, _handler_int(1, 10_000_000)]
+HandlerSeed = Annotated[Any, _handler_int(0, 2**63 - 1)]
+ResourceIndex = Annotated[Any, _handler_int(0, 1_000_000)]
+
+
+class ComputeCall(_Open):
+    """One signal (numbers) or a batch (lists of the same length) to compute. A number may be
+    a string of one; the function reads it, and refuses what is not one (422)."""
+
+    mean: HandlerNumbers = Field(description="mean daily return(s), finite")
+    std: HandlerNumbers = Field(description="standard deviation(s), finite and >= 0")
+    shots: Shots = Field(description="draws per signal")
+    seed: HandlerSeed | None = Field(None, description="drawn and returned if absent or null")
+    resource_index: ResourceIndex = Field(0, description="selects the random stream")
+    warmup: Literal[False] | None = Field(None, description="absent, null or false")
+
+
+class WarmupCall(_Open):
+    """Only load the code and say who ran it; nothing else in the payload is read."""
+
+    warmup: Literal[True]
+
+
+class ComputePayload(_Open):
+    """The compute function's payload: a warm-up call, or a call to compute."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {
+            "title": cls.__name__,
+            "description": cls.__doc__,
+            "anyOf": [WarmupCall.model_json_schema(), ComputeCall.model_json_schema()],
+        }
 
 
 class ComputeAnswer(_Open):

@@ -73,7 +73,10 @@ def compute(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     started = time.time()
     clock = time.perf_counter()
     who = {"resource_id": resource_id(context), "pid": os.getpid()}
-    if event.get("warmup"):
+    warmup = event.get("warmup")
+    if warmup is not None and not isinstance(warmup, bool):  # "false" is not false
+        raise ValueError("warmup must be true or false")
+    if warmup:
         return {"warm": True, **who, "started": started, "duration_ms": 0.0}
     means, scalar = _as_floats(event.get("mean"), "mean")
     stds, _ = _as_floats(event.get("std"), "std")
