@@ -26,6 +26,7 @@ class Control(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     current_scale_id: Mapped[str | None] = mapped_column(String(32))
     last_run_id: Mapped[str | None] = mapped_column(String(32))
+    local_home: Mapped[str | None] = mapped_column(String(1024))  # see migration 0003
 
 
 class ScaleRow(Base):
