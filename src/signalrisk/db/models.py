@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -74,6 +74,7 @@ class RunRow(Base):
     """One analysis: its request, its per-signal results and its accounting."""
 
     __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_scale_status_cost", "scale_id", "status", "cost"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     scale_id: Mapped[str | None] = mapped_column(String(32), index=True)
