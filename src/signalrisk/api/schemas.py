@@ -345,22 +345,10 @@ class RunsPage(_Open):
     items: list[RunSummary]
 
 
-class AuditRecord(_Open):
-    """One run's audit record (SPEC §5), written when it ended and never changed."""
+class AuditRecord(RunRequest):
+    """One run's audit record (SPEC §5), written when it ended and never changed: the request
+    as run, then its outcome."""
 
-    s: Service
-    r: int
-    h: int
-    d: int
-    t: Literal["buy", "sell"]
-    p: int
-    ticker: str
-    start: str | None
-    end: str | None
-    seed: int
-    platform: str
-    signals: int
-    data_sha256: str
     profit_loss: float | None = Field(description="total P/L")
     av95: float | None
     av99: float | None
