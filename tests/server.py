@@ -9,14 +9,32 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psutil
+
+
+@contextmanager
+def sqlite_write_lock(path: Path) -> Iterator[None]:
+    """Hold the write lock of the SQLite database at ``path``, as an API mid-write would:
+    reads go on (WAL), every write waits (busy timeout) until the block ends."""
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            connection.execute("ROLLBACK")
+    finally:
+        connection.close()
 
 
 def free_port() -> int:

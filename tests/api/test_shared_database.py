@@ -14,7 +14,6 @@ are sent, so every request reads the same state before any of them can change it
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ import pytest
 
 from signalrisk.seedclient import RESULTS
 from tests.infra.postgres import PostgresServer
-from tests.server import ApiServer
+from tests.server import ApiServer, sqlite_write_lock
 
 SMALL = {"h": "101", "d": "2000", "t": "sell", "p": "7", "seed": "11"}
 TABLES = "control, scales, resources, runs"
@@ -57,16 +56,8 @@ class Pair:
         """Hold the database's write lock, as an API mid-write would: reads go on, every
         write waits until the block ends."""
         if self.postgres is None:
-            connection = sqlite3.connect(self.home / "signalrisk.db", timeout=30)
-            connection.isolation_level = None
-            try:
-                connection.execute("BEGIN IMMEDIATE")
-                try:
-                    yield
-                finally:
-                    connection.execute("ROLLBACK")
-            finally:
-                connection.close()
+            with sqlite_write_lock(self.home / "signalrisk.db"):
+                yield
             return
         import psycopg
 

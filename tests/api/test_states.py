@@ -17,7 +17,6 @@ worker of the server's home behind.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +29,7 @@ import psutil
 import pytest
 
 from signalrisk.compute.localproc import find_workers
-from tests.server import ApiServer
+from tests.server import ApiServer, sqlite_write_lock
 
 SMALL = {"h": "101", "d": "2000", "t": "sell", "p": "7"}
 SHORT_DEADLINE_S = 2.0
@@ -230,15 +229,8 @@ def database_held(api: ApiServer) -> Iterator[None]:
     path = api.home / "signalrisk.db"
     if not path.exists():
         pytest.skip("the API does not use the default SQLite database in its home")
-    connection = sqlite3.connect(path, timeout=30, isolation_level=None)
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        finally:
-            connection.execute("ROLLBACK")
-    finally:
-        connection.close()
+    with sqlite_write_lock(path):
+        yield
 
 
 def together(
