@@ -148,7 +148,7 @@ def test_restart_api_after_kill_answers_same_through_workflow(
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_restart_api_reports_worker_killed_while_down_and_terminates(
+def test_restart_api_replaces_worker_killed_while_down_and_terminates(
     fresh_api: ApiServer, service: str
 ) -> None:
     api = fresh_api
@@ -163,15 +163,22 @@ def test_restart_api_reports_worker_killed_while_down_and_terminates(
     os.kill(victim["pid"], signal.SIGKILL)
     api.start()
 
-    assert api.get("/scaled_ready").json() == {"warm": "false"}
-    states = {r["id"]: r["state"] for r in scale(api)["resources"]}
-    assert states == {victim["id"]: "dead", survivor["id"]: "ready"}
+    # The restarted API's first look (its driver's, at start-up) finds the victim dead and
+    # replaces it (SPEC §2); the survivor is the same process throughout.
+    api.wait_for("/scaled_ready", "warm")
+    view = scale(api)
+    [replacement] = view["replacements"]
+    assert (replacement["resource"], replacement["index"]) == (victim["id"], victim["index"])
+    new, kept = view["resources"]
+    assert (new["id"], new["index"]) == (replacement["replaced_by"], victim["index"])
+    assert kept["id"] == survivor["id"]
     assert api.get("/get_warmup_cost").json() == warm_cost  # the original warm-up
     assert still_running(*workers[survivor["id"]])
-    # The survivor runs the dead one's batch too: the streams follow the seed, not the worker.
+    # The new worker runs the dead one's batch: the streams follow the index, not the worker.
     response = api.post("/analyse", {**ANALYSIS, "seed": "7"})
     assert response.status_code == 200, response.text
     assert api.get("/get_sig_vars9599").json() == before
+    workers = worker_identity(api)
 
     # Killed again right after /terminate: the restarted API finishes the termination.
     assert api.get("/terminate").json()["result"] == "ok"

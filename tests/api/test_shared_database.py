@@ -173,6 +173,14 @@ def make_cold(pair: Pair) -> None:
     assert {scale(api)["state"] for api in pair.apis} == {"cold"}
 
 
+def dead(process: psutil.Process) -> bool:
+    """Whether ``process`` has ended (a zombie, not yet reaped by the API, counts)."""
+    try:
+        return process.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def same_everywhere(pair: Pair) -> dict[str, Any]:
     """The scale both APIs report: they must agree (read again while a write lands between
     the two reads)."""
@@ -361,3 +369,29 @@ def test_terminate_from_one_api_seen_by_the_other(cold: Pair) -> None:
     wait_until(lambda: not any(p.is_running() and p.status() != "zombie" for p in procs), "gone")
     assert same_everywhere(cold)["state"] == "cold"
     assert flag(a, "/scaled_terminated", "terminated") == "true"
+
+
+@pytest.mark.parametrize("service", ["lambda", "ec2"])
+def test_dead_worker_replaced_once_when_both_apis_look_at_once(cold: Pair, service: str) -> None:
+    a, b = cold.a, cold.b
+    a.warm(service, 2)
+    b.wait_for("/scaled_ready", "warm")
+    victim = scale(a)["resources"][0]
+    process = psutil.Process(victim["pid"])
+    process.kill()
+    wait_until(lambda: dead(process), "killed", 5)
+    # Both APIs see it dead at the same moment and race to replace it: the claim is a
+    # compare-and-set, so exactly one launches a replacement.
+    looks = [lambda api=api: api.get("/scaled_ready") for api in (a, b) * 3]
+    assert all(x.status_code == 200 for x in answered(together(cold, looks)))
+    for api in (a, b):
+        api.wait_for("/scaled_ready", "warm")
+    view = same_everywhere(cold)
+    [replacement] = view["replacements"]
+    assert replacement["resource"] == victim["id"]
+    assert [r["index"] for r in view["resources"]] == [0, 1]
+    assert view["resources"][0]["id"] == replacement["replaced_by"]
+    wait_until(
+        lambda: sorted(p.pid for p in workers(cold)) == sorted(r["pid"] for r in view["resources"]),
+        "only the scale's two workers running",
+    )

@@ -528,22 +528,8 @@ def test_poll_ready_scale_ready_not_terminated(cold: ApiServer) -> None:
         assert state(cold) == "ready"
 
 
-@pytest.mark.parametrize("service", ["lambda", "ec2"])
-def test_kill_ready_resource_makes_scaled_ready_false(cold: ApiServer, service: str) -> None:
-    with ready_scale(cold, service, 2) as (scale_id, procs):
-        cost = cold.get("/get_warmup_cost").json()
-        first = scale(cold)["resources"][0]
-        victim = next(p for p in procs if p.pid == first["pid"])
-        victim.kill()
-        wait_until(lambda: flag(cold, "/scaled_ready", "warm") == "false", "not ready", 10)
-        view = scale(cold)
-        assert view["scale_id"] == scale_id
-        states = {res["id"]: res["state"] for res in view["resources"]}
-        assert states[first["id"]] == "dead"
-        assert cold.get("/get_warmup_cost").json() == cost  # the original warm-up
-        cold.terminate()
-        assert all_gone(procs)
-        assert flag(cold, "/scaled_ready", "warm") == "false"
+# A resource that dies while ready: /scaled_ready is "false" until it is replaced or the scale
+# is terminated; see test_replacement.py.
 
 
 def test_terminate_ready_scale_racing_analysis_never_drops_it(cold: ApiServer) -> None:

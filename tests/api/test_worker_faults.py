@@ -37,7 +37,12 @@ TCP_ESTABLISHED = "01"
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     server = ApiServer(
         Path(tmp_path_factory.mktemp("home")),
-        env={"SIGNALRISK_WORKER_CALL_TIMEOUT_S": str(TIMEOUT_S)},
+        # Replacement off: these tests follow the dead workers' batches to the live ones, and
+        # the dead stay in the scale; replacement is tested in test_replacement.py.
+        env={
+            "SIGNALRISK_WORKER_CALL_TIMEOUT_S": str(TIMEOUT_S),
+            "SIGNALRISK_MAX_REPLACEMENTS": "0",
+        },
     )
     server.start()
     yield server

@@ -412,6 +412,22 @@ def test_probe_marks_instance_terminated_behind_our_back_dead(
     assert probed.state == "dead"
 
 
+def test_launch_indices_replaces_dead_instance_with_new_tagged_one(
+    settings: AwsSettings, ec2: Any, http: httpx.Client
+) -> None:
+    """A replacement: one new instance for index 1 alone, tagged with the scale like the rest."""
+    provider = AwsEc2Provider(direct_manager(settings), http, 5.0)
+    spec = ScaleSpec("scale-repair", "ec2", 2, SECRET)
+    first = provider.launch(spec)
+    ec2.terminate_instances(InstanceIds=[first[1].id])
+    (new,) = provider.launch(spec, [1])
+    assert new.index == 1 and new.id not in {r.id for r in first}
+    fleet = Ec2Fleet(settings)
+    assert sorted(fleet.find({SCALE_TAG: spec.scale_id})) == sorted([first[0].id, new.id])
+    provider.terminate(spec, [*first, new])
+    wait_for(lambda: all(provider.gone(spec, [*first, new])), what="instances terminated")
+
+
 def test_provider_launch_unknown_instance_type_raises_compute_error(
     aws: MotoServer, ami: str, http: httpx.Client
 ) -> None:

@@ -69,6 +69,20 @@ def test_launch_warms_r_distinct_execution_environments(
     assert provider.gone(spec, ready) == [True, True, True]
 
 
+def test_launch_indices_gives_new_slots_of_those_indices(
+    lambda_shim: LambdaShim, tmp_path: Path
+) -> None:
+    provider = provider_for(tmp_path)
+    spec = scale(3)
+    first = provider.launch(spec)
+    again = provider.launch(spec, [2, 0])  # replacements: new ids, the indices asked for
+    assert [r.index for r in again] == [2, 0]
+    assert not {r.id for r in again} & {r.id for r in first}
+    assert all(r.id.startswith(spec.scale_id[:8]) for r in again)
+    ready = provider.probe(spec, again)  # warmed as a first launch is
+    assert [r.state for r in ready] == ["ready", "ready"]
+
+
 def test_run_batch_gives_the_numbers_of_simulate_var(
     lambda_shim: LambdaShim, tmp_path: Path
 ) -> None:

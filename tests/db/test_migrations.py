@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from signalrisk.db.engine import Database
 
 TABLES = {"alembic_version", "control", "scales", "resources", "runs"}
-HEAD = "0004"
+HEAD = "0005"
 
 
 def test_migrate_fresh_database_creates_schema_at_head(database_url: str) -> None:

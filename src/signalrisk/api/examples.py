@@ -425,13 +425,25 @@ SCALE = {
     "cost_to_date": _COST,
     "resources": [
         {
-            "id": f"lambda-{SCALE_ID[:8]}-{k}",
+            "id": f"lambda-{SCALE_ID[:8]}-{k}" + ("-5e0c2a" if k == 1 else ""),
             "index": k,
             "state": "ready",
-            "address": f"http://127.0.0.1:{36035 + k}",
-            "pid": 29688 + k,
+            "address": f"http://127.0.0.1:{36035 + k if k != 1 else 41217}",
+            "pid": 29688 + k if k != 1 else 30112,
         }
         for k in range(3)
+    ],
+    # Worker 1 died at 18:20:04; its replacement was ready 0.4 s later.
+    "replacements": [
+        {
+            "index": 1,
+            "resource": f"lambda-{SCALE_ID[:8]}-1",
+            "died_at": 1739358004.0127,
+            "replaced_at": 1739358004.0311,
+            "replaced_by": f"lambda-{SCALE_ID[:8]}-1-5e0c2a",
+            "ready_at": 1739358004.4388,
+            "error": None,
+        }
     ],
 }
 

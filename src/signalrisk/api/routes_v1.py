@@ -6,6 +6,7 @@ from ``signalrisk.api.schemas`` and an example from ``signalrisk.api.examples``.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
@@ -117,7 +118,11 @@ def info(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
 )
 def scale(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
     """The current scale: state, resources and their states, the warm-up cost and the cost
-    to date (idle time included). ``state`` is ``cold`` and ``r`` 0 when there is none."""
+    to date (idle time included). ``state`` is ``cold`` and ``r`` 0 when there is none.
+
+    A resource that dies while the scale is ready is replaced by a new one of the same index
+    (at most ``max_replacements`` times per scale); ``replacements`` lists each, and the cost
+    to date includes them. ``/get_warmup_cost`` keeps reporting the original warm-up."""
     view = app.scales.current()
     return {
         "scale_id": view.id,
@@ -134,6 +139,7 @@ def scale(app: Facade = Depends(facade)) -> dict[str, Any]:  # noqa: B008
             {"id": r.id, "index": r.index, "state": r.state, "address": r.address, "pid": r.pid}
             for r in view.resources
         ],
+        "replacements": [asdict(replacement) for replacement in view.replacements],
     }
 
 

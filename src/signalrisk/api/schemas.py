@@ -220,6 +220,20 @@ class ResourceView(_Open):
     pid: int | None = Field(description="the local worker's process id; null on AWS")
 
 
+class ReplacementView(_Open):
+    """A resource that died while its scale was ready, and the resource that replaced it."""
+
+    index: int = Field(description="the index (batch) of both")
+    resource: str = Field(description="the dead resource")
+    died_at: float | None = Field(description="epoch seconds: when it was seen dead")
+    replaced_at: float = Field(description="epoch seconds: when its replacement was started")
+    replaced_by: str | None = Field(
+        description="the new resource; null while it is launched, or if the launch failed"
+    )
+    ready_at: float | None = Field(description="epoch seconds: when the new one became ready")
+    error: str | None = Field(description="why no replacement was launched, if so")
+
+
 class ScaleAnswer(_Open):
     """The current scale (``state`` cold and ``r`` 0 when there is none)."""
 
@@ -233,7 +247,12 @@ class ScaleAnswer(_Open):
     error: str | None = Field(description="why the scale failed, if it did")
     warmup: CostFigures | None = Field(description="the warm-up's cost, once it is ready")
     cost_to_date: CostFigures | None = Field(description="idle time included")
-    resources: list[ResourceView]
+    resources: list[ResourceView] = Field(
+        description="the r resources, by index (a replaced one is in replacements)"
+    )
+    replacements: list[ReplacementView] = Field(
+        description="dead resources replaced while the scale was ready, oldest first"
+    )
 
 
 class ServiceInfo(_Open):

@@ -34,6 +34,7 @@ import random
 import shlex
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -41,7 +42,13 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from signalrisk.compute.base import BatchResult, Resource, ScaleSpec
+from signalrisk.compute.base import (
+    BatchResult,
+    Resource,
+    ScaleSpec,
+    launch_indices,
+    resource_suffix,
+)
 from signalrisk.compute.lambda_report import LambdaReport, parse_report
 from signalrisk.compute.workerhttp import SAMPLE_PAYLOAD, batch_result, in_parallel
 from signalrisk.core.config import Settings
@@ -219,23 +226,30 @@ class AwsLambdaProvider:
             )
         return available
 
-    def launch(self, spec: ScaleSpec) -> list[Resource]:
-        self.check_concurrency(spec.r)
+    def launch(self, spec: ScaleSpec, indices: Sequence[int] | None = None) -> list[Resource]:
+        wanted = launch_indices(spec, indices)
+        suffix = resource_suffix(first_launch=indices is None)
         if self.provisioned:
-            self._call(
-                "put_provisioned_concurrency_config",
-                FunctionName=self.function,
-                Qualifier=self.qualifier,
-                ProvisionedConcurrentExecutions=spec.r,
-            )
+            if indices is None:  # a replacement keeps the scale's provisioned concurrency
+                self.check_concurrency(spec.r)
+                self._call(
+                    "put_provisioned_concurrency_config",
+                    FunctionName=self.function,
+                    Qualifier=self.qualifier,
+                    ProvisionedConcurrentExecutions=spec.r,
+                )
             detail = {"provisioned": spec.r, "qualifier": self.qualifier}
             return [
-                Resource(id=f"{spec.scale_id[:8]}:provisioned-{k}", index=k, detail=dict(detail))
-                for k in range(spec.r)
+                Resource(
+                    id=f"{spec.scale_id[:8]}:provisioned-{k}{suffix}", index=k, detail=dict(detail)
+                )
+                for k in wanted
             ]
+        if indices is None:
+            self.check_concurrency(spec.r)
         self._call("get_function", FunctionName=self.function)  # a clear error if not deployed
         # Returns at once: the r warm-up invocations are made by ``probe``, all in flight together.
-        return [Resource(id=f"{spec.scale_id[:8]}:slot-{k}", index=k) for k in range(spec.r)]
+        return [Resource(id=f"{spec.scale_id[:8]}:slot-{k}{suffix}", index=k) for k in wanted]
 
     def probe(self, spec: ScaleSpec, resources: list[Resource]) -> list[Resource]:
         if self.provisioned and any(r.state == "starting" for r in resources):

@@ -8,11 +8,16 @@ Lifecycle, as the source system's endpoints use it::
 
     launch ─► probe … probe (until every resource is ready) ─► run_batch × n ─► terminate ─► gone
 
-``launch`` returns at once; readiness is observed by ``probe``, which never blocks for long.
+``launch`` returns at once; readiness is observed by ``probe``, which never blocks for long. A
+resource that dies while its scale is ready is replaced by ``launch`` of its index alone: the
+new resource has a new id and the same index, so it runs the same batches (streams follow the
+index, never the resource).
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -46,6 +51,17 @@ class Resource:
         return replace(self, **changes)
 
 
+def launch_indices(spec: ScaleSpec, indices: Sequence[int] | None) -> list[int]:
+    """The indices a ``launch`` starts: every one of the scale's by default."""
+    return list(range(spec.r)) if indices is None else list(indices)
+
+
+def resource_suffix(first_launch: bool) -> str:
+    """What makes a resource id unique to its launch: nothing the first time an index is
+    launched (readable ids), a random tag for a replacement of it."""
+    return "" if first_launch else f"-{secrets.token_hex(3)}"
+
+
 @dataclass(frozen=True, slots=True)
 class BatchResult:
     """A resource's answer to one batch."""
@@ -66,8 +82,10 @@ class ComputeProvider(Protocol):
 
     service: str
 
-    def launch(self, spec: ScaleSpec) -> list[Resource]:
-        """Start ``spec.r`` resources without waiting for them; return their records."""
+    def launch(self, spec: ScaleSpec, indices: Sequence[int] | None = None) -> list[Resource]:
+        """Start the resources of ``indices`` (default: all ``spec.r``) without waiting for
+        them; return their records, in the order of ``indices``. Every id is new, also when
+        an index is launched again to replace a dead resource."""
         ...
 
     def probe(self, spec: ScaleSpec, resources: list[Resource]) -> list[Resource]:

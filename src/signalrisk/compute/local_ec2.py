@@ -12,12 +12,12 @@ instance bills nothing more, and the next probe records it dead.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 
-from signalrisk.compute.base import BatchResult, Resource, ScaleSpec
+from signalrisk.compute.base import BatchResult, Resource, ScaleSpec, launch_indices
 from signalrisk.compute.localproc import kill_hung_worker
 from signalrisk.compute.workerhttp import (
     auth_header,
@@ -42,11 +42,17 @@ class LocalEc2Provider:
         self.client = client
         self.call_timeout_s = call_timeout_s
 
-    def launch(self, spec: ScaleSpec) -> list[Resource]:
+    def launch(self, spec: ScaleSpec, indices: Sequence[int] | None = None) -> list[Resource]:
+        wanted = launch_indices(spec, indices)
         created = self.manager(
-            {"action": "create", "r": spec.r, "scale_id": spec.scale_id, "secret": spec.secret}
+            {
+                "action": "create",
+                "r": len(wanted),
+                "scale_id": spec.scale_id,
+                "secret": spec.secret,
+            }
         )
-        return [Resource(id=i, index=n) for n, i in enumerate(created["ids"])]
+        return [Resource(id=i, index=n) for n, i in zip(wanted, created["ids"], strict=True)]
 
     def _describe(self, resources: list[Resource]) -> dict[str, dict[str, Any]]:
         answer = self.manager({"action": "confirm_creation", "ids": [r.id for r in resources]})

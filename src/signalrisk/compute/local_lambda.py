@@ -12,12 +12,19 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from signalrisk.compute.base import BatchResult, Resource, ScaleSpec
+from signalrisk.compute.base import (
+    BatchResult,
+    Resource,
+    ScaleSpec,
+    launch_indices,
+    resource_suffix,
+)
 from signalrisk.compute.localproc import (
     find_workers,
     is_alive,
@@ -52,10 +59,11 @@ class LocalLambdaProvider:
         self.call_timeout_s = call_timeout_s
         self.idle_timeout_s = idle_timeout_s
 
-    def launch(self, spec: ScaleSpec) -> list[Resource]:
+    def launch(self, spec: ScaleSpec, indices: Sequence[int] | None = None) -> list[Resource]:
         resources = []
-        for index in range(spec.r):
-            rid = f"lambda-{spec.scale_id[:8]}-{index}"
+        suffix = resource_suffix(first_launch=indices is None)
+        for index in launch_indices(spec, indices):
+            rid = f"lambda-{spec.scale_id[:8]}-{index}{suffix}"
             worker = spawn_worker(
                 rid, spec.scale_id, spec.secret, self.idle_timeout_s, self.log_dir
             )

@@ -170,6 +170,12 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = Field(
         30.0, gt=0, description="how often a ready scale is probed (and kept alive)"
     )
+    max_replacements: int = Field(
+        8,
+        ge=0,
+        description="dead resources of a ready scale are replaced, at most this many times per"
+        " scale; 0 turns replacement off",
+    )
     background_driver: bool = Field(
         True, description="drive warm-ups in a thread (off on App Engine: polling drives them)"
     )

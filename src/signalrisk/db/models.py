@@ -68,6 +68,12 @@ class ResourceRow(Base):
     ready_at: Mapped[float | None]
     ended_at: Mapped[float | None]
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Replacement of a resource that died while its scale was ready (migration 0005): on the
+    # new resource, the id of the dead one; on the dead one, when its replacement was claimed
+    # (it is no longer one of the scale's r resources from then on) and why none was launched.
+    replaces: Mapped[str | None] = mapped_column(String(64))
+    replaced_at: Mapped[float | None]
+    replacement_error: Mapped[str | None] = mapped_column(Text)
 
 
 class RunRow(Base):

@@ -157,13 +157,14 @@ def scale_cost_to_date(
     analyses_usd: float,
     prices: PriceTable,
     provisioned_s: float = 0.0,
+    replacement_warmups: Cost | None = None,
 ) -> Cost:
     """What a scale has cost so far, idle time included (SPEC §4).
 
     EC2 bills every second of every instance's life (60 s minimum each), busy or idle, so the
-    analyses are already inside it; Lambda bills invocations (warm-up plus analyses) and, when
-    the scale holds provisioned concurrency, ``provisioned_s`` environment-seconds of it at its
-    own rate.
+    analyses and the replacements of dead instances are already inside it; Lambda bills
+    invocations (warm-up, the warm-ups of replacements, and analyses) and, when the scale holds
+    provisioned concurrency, ``provisioned_s`` environment-seconds of it at its own rate.
     """
     estimate, basis = basis_for(platform, service)
     if service == "ec2":
@@ -172,6 +173,9 @@ def scale_cost_to_date(
             sum(instance_lifetimes_s), sum(charged) * ec2_rate_per_s(prices), estimate, basis
         )
     warm_s, warm_usd = (warmup.billable_s, warmup.usd) if warmup else (0.0, 0.0)
+    if replacement_warmups is not None:
+        warm_s += replacement_warmups.billable_s
+        warm_usd += replacement_warmups.usd
     gb = prices.lambda_memory_mb / 1024.0
     provisioned_usd = provisioned_s * gb * prices.lambda_provisioned_gb_second
     return Cost(warm_s + provisioned_s, warm_usd + analyses_usd + provisioned_usd, estimate, basis)

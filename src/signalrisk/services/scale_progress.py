@@ -1,5 +1,6 @@
 """Progress of the scale: a warming scale becoming ready (or failed), a terminating one gone,
-and a ready one that nobody used for ``idle_ttl_s`` terminated.
+a ready one that nobody used for ``idle_ttl_s`` terminated, and the dead resources of a ready
+one replaced (:mod:`~signalrisk.services.scale_repair`).
 
 Progress is made by :meth:`ScaleProgress.advance`, which is idempotent: a background thread
 calls it while something is in flight and at every heartbeat, and the status endpoints call it
@@ -15,6 +16,7 @@ from signalrisk.compute.base import Resource, ScaleSpec
 from signalrisk.services.context import ServiceContext
 from signalrisk.services.costs import Cost, warmup_cost
 from signalrisk.services.scale_records import ScaleRecords, ScaleView
+from signalrisk.services.scale_repair import ScaleRepair
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,7 @@ class ScaleProgress:
     def __init__(self, ctx: ServiceContext, records: ScaleRecords) -> None:
         self.ctx = ctx
         self.records = records
+        self.repairs = ScaleRepair(ctx, records)
         # A lower bound of each ready scale's last use, so that a scale known to be in use
         # costs no query; it also holds direct invocations, which leave no run behind.
         self._last_use: dict[str, float] = {}
@@ -37,6 +40,7 @@ class ScaleProgress:
         With ``check_ready``, the resources of a ready scale are probed too (liveness).
         """
         todo = self.records.scales_in(("warming", "terminating", "failed", "ready"))
+        repairs = self.repairs.due() if any(state == "ready" for _, state in todo) else set()
         for scale_id, state in todo:
             if state == "warming":
                 self._advance_warming(scale_id)
@@ -44,8 +48,10 @@ class ScaleProgress:
                 self._advance_termination(scale_id, state)
             elif self._terminate_idle(scale_id):
                 continue  # now terminating: the next round sees the resources gone
-            elif check_ready:
-                self._probe(scale_id)
+            elif check_ready or scale_id in repairs:
+                # Between heartbeats only the replacements booting are probed, not all r.
+                self._probe(scale_id, starting_only=not check_ready)
+                self.repairs.repair(scale_id)
         ready = {scale_id for scale_id, state in todo if state == "ready"}
         for scale_id in [s for s in self._last_use if s not in ready]:
             self._last_use.pop(scale_id, None)
@@ -86,13 +92,12 @@ class ScaleProgress:
         wanted = set(resource_ids)
         return [r for r in self._probe(scale_id, wanted) if r.id in wanted]
 
-    def _probe(self, scale_id: str, only: set[str] | None = None) -> list[Resource]:
+    def _probe(
+        self, scale_id: str, only: set[str] | None = None, starting_only: bool = False
+    ) -> list[Resource]:
         spec, resources, _ = self.records.load(scale_id)
-        live = [
-            r
-            for r in resources
-            if r.state in ("starting", "ready") and (only is None or r.id in only)
-        ]
+        states = ("starting",) if starting_only else ("starting", "ready")
+        live = [r for r in resources if r.state in states and (only is None or r.id in only)]
         probed = self.ctx.provider(spec.service).probe(spec, live) if live else []
         for dead in self.records.record_probe(live, probed, time.time()):
             log.warning("resource died", extra={"scale": scale_id, "resource": dead.id})

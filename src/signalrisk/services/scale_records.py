@@ -20,6 +20,7 @@ from signalrisk.compute.base import Resource, ScaleSpec
 from signalrisk.db.models import Control, ResourceRow, RunRow, ScaleRow
 from signalrisk.services.context import ServiceContext
 from signalrisk.services.costs import Cost, basis_for, instance_seconds
+from signalrisk.services.replacements import Replacement, split_history
 from signalrisk.services.states import State
 
 IN_FLIGHT = ("warming", "terminating")
@@ -38,13 +39,26 @@ class ScaleView:
     requested_at: float | None = None
     ready_at: float | None = None
     error: str | None = None
+    replacements: tuple[Replacement, ...] = ()
 
     @property
     def all_alive(self) -> bool:
-        return bool(self.resources) and all(r.state == "ready" for r in self.resources)
+        """Whether each of the r resources is ready (the resources are the active ones: a
+        replaced resource is history, in ``replacements``)."""
+        ready = [r for r in self.resources if r.state == "ready"]
+        return bool(self.resources) and len(ready) == len(self.resources) == self.r
 
 
 COLD = ScaleView(None, None, 0, "cold", [], None)
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a scale has used so far, for its cost to date."""
+
+    lifetimes_s: list[float]  # each resource's billable life (replaced ones too)
+    analyses_usd: float  # the scale's successful analyses
+    replacement_warmups_s: list[float]  # billed warm-up of each replacement (Lambda)
 
 
 def _resource(row: ResourceRow) -> Resource:
@@ -83,9 +97,8 @@ class ScaleRecords:
     def view(self, session: Session, row: ScaleRow | None) -> ScaleView:
         if row is None or row.state == "terminated":
             return COLD
-        resources = session.scalars(
-            select(ResourceRow).where(ResourceRow.scale_id == row.id).order_by(ResourceRow.index)
-        ).all()
+        rows = session.scalars(select(ResourceRow).where(ResourceRow.scale_id == row.id)).all()
+        active, replacements = split_history(rows)
         warm = None
         if row.warmup_cost is not None and row.warmup_billable_s is not None:
             estimate, basis = basis_for(row.platform, row.service)
@@ -95,11 +108,12 @@ class ScaleRecords:
             row.service,
             row.r,
             row.state,  # type: ignore[arg-type]
-            [_resource(r) for r in resources],
+            [_resource(r) for r in active],
             warm,
             row.requested_at,
             row.ready_at,
             row.error,
+            tuple(replacements),
         )
 
     def snapshot(self) -> tuple[str | None, ScaleView]:
@@ -115,7 +129,8 @@ class ScaleRecords:
         return self.snapshot()[1]
 
     def load(self, scale_id: str) -> tuple[ScaleSpec, list[Resource], ScaleRow]:
-        """A scale's spec, its resources by index, and its row (detached from the session)."""
+        """A scale's spec, every resource it ever had (replaced ones too) by index, and its
+        row (detached from the session)."""
         with self.ctx.db.session() as session:
             row = session.get(ScaleRow, scale_id)
             assert row is not None
@@ -166,31 +181,40 @@ class ScaleRecords:
             return max(ready_at, ended or 0.0)
 
     def warmup_seconds(self, spec: ScaleSpec) -> list[float]:
-        """Each resource's billable warm-up seconds, as :func:`costs.warmup_cost` takes them."""
+        """Each resource's billable warm-up seconds, as :func:`costs.warmup_cost` takes them
+        (the scale's own warm-up: replacements are counted apart, in :meth:`usage`)."""
         with self.ctx.db.session() as session:
-            rows = session.scalars(select(ResourceRow).where(ResourceRow.scale_id == spec.scale_id))
+            rows = session.scalars(
+                select(ResourceRow).where(
+                    ResourceRow.scale_id == spec.scale_id, ResourceRow.replaces.is_(None)
+                )
+            )
             if spec.service == "lambda":
                 return [(r.warm_billed_ms or 0.0) / 1000.0 for r in rows]
             return [(r.ready_at or time.time()) - r.launched_at for r in rows]
 
-    def usage(self, scale_id: str, now: float) -> tuple[list[float], float]:
-        """Each resource's billable life until ``now``, and the dollars of the scale's
-        successful analyses (read in one transaction)."""
+    def usage(self, scale_id: str, now: float) -> Usage:
+        """What the scale has used until ``now`` (read in one transaction)."""
         settings = self.ctx.settings
         with self.ctx.db.session() as session:
-            rows = session.scalars(select(ResourceRow).where(ResourceRow.scale_id == scale_id))
+            rows = session.scalars(
+                select(ResourceRow).where(ResourceRow.scale_id == scale_id)
+            ).all()
             lifetimes = [
                 instance_seconds(
                     settings.platform, r.launched_at, r.ready_at, r.ended_at, now, settings.prices
                 )
                 for r in rows
             ]
+            replacement_warmups = [
+                (r.warm_billed_ms or 0.0) / 1000.0 for r in rows if r.replaces is not None
+            ]
             analyses_usd = session.scalar(
                 select(func.coalesce(func.sum(RunRow.cost), 0.0)).where(
                     RunRow.scale_id == scale_id, RunRow.status == "ok"
                 )
             )
-        return lifetimes, float(analyses_usd or 0.0)
+        return Usage(lifetimes, float(analyses_usd or 0.0), replacement_warmups)
 
     # -- writing --------------------------------------------------------------------------
 
@@ -271,8 +295,16 @@ class ScaleRecords:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def add_resources(self, scale_id: str, resources: list[Resource], launched_at: float) -> None:
-        """Record the resources just launched for ``scale_id``."""
+    def add_resources(
+        self,
+        scale_id: str,
+        resources: list[Resource],
+        launched_at: float,
+        replaces: dict[int, str] | None = None,
+    ) -> None:
+        """Record the resources just launched for ``scale_id``; ``replaces`` maps the index of
+        each replacement to the dead resource it replaces."""
+        replaces = replaces or {}
         with self.ctx.db.session() as session:
             for resource in resources:
                 session.add(
@@ -286,6 +318,7 @@ class ScaleRecords:
                         create_time=resource.create_time,
                         launched_at=launched_at,
                         detail=resource.detail,
+                        replaces=replaces.get(resource.index),
                     )
                 )
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from signalrisk.compute.base import Resource, ScaleSpec
 from signalrisk.core.errors import Busy, InvalidParameter, NotWarm, SignalRiskError
 from signalrisk.services.context import ServiceContext
-from signalrisk.services.costs import Cost, scale_cost_to_date
+from signalrisk.services.costs import Cost, scale_cost_to_date, warmup_cost
 from signalrisk.services.scale_progress import ScaleProgress
 from signalrisk.services.scale_records import COLD, ScaleRecords, ScaleView
 from signalrisk.services.states import READY_STATES
@@ -47,8 +47,9 @@ class ScaleService:
         return self.records.spec_of(scale_id)
 
     def in_flight(self) -> bool:
-        """Whether some scale is warming or terminating (progress is due)."""
-        return self.records.in_flight()
+        """Whether progress is due: some scale is warming or terminating, or a ready one has a
+        dead resource to replace or a replacement starting."""
+        return self.records.in_flight() or bool(self.progress.repairs.due())
 
     # -- transitions ----------------------------------------------------------------------
 
@@ -210,19 +211,25 @@ class ScaleService:
         if view.id is None or view.service is None:
             return None
         settings = self.ctx.settings
-        lifetimes, analyses_usd = self.records.usage(view.id, time.time())
+        usage = self.records.usage(view.id, time.time())
         provisioned = view.service == "lambda" and settings.platform == "aws"
         provisioned = provisioned and settings.aws.provisioned_concurrency
         # Provisioned environments are billed from request to release, used or not.
-        provisioned_s = sum(lifetimes) if provisioned else 0.0
+        provisioned_s = sum(usage.lifetimes_s) if provisioned else 0.0
+        replacements = None
+        if view.service == "lambda" and usage.replacement_warmups_s:
+            replacements = warmup_cost(
+                settings.platform, "lambda", usage.replacement_warmups_s, settings.prices
+            )
         return scale_cost_to_date(
             settings.platform,
             view.service,
-            [] if view.service == "lambda" else lifetimes,
+            [] if view.service == "lambda" else usage.lifetimes_s,
             view.warmup,
-            analyses_usd,
+            usage.analyses_usd,
             settings.prices,
             provisioned_s,
+            replacements,
         )
 
     def scaled_ready(self) -> bool:

@@ -140,7 +140,9 @@ async function refreshScale() {
     state.textContent = scale.service ? `${scale.state} (${scale.service}, r=${scale.r})` : scale.state;
     state.dataset.state = scale.state;
     const ready = scale.resources.filter((r) => r.state === "ready").length;
-    $("ready-count").textContent = scale.r ? `${ready}/${scale.r} resources ready` : "";
+    const replaced = (scale.replacements || []).length;
+    const repaired = replaced ? ` (${replaced} replaced after dying)` : "";
+    $("ready-count").textContent = scale.r ? `${ready}/${scale.r} resources ready${repaired}` : "";
     $("warm-progress").max = Math.max(scale.r, 1);
     $("warm-progress").value = ready;
     $("warmup-cost").textContent = describeCost(scale.warmup);

@@ -1,0 +1,170 @@
+"""Replacements of dead resources as the database records them (SPEC §2, migration 0005).
+
+A resource that dies while its scale is ready is replaced by a new resource of the same index.
+The rows say it all:
+
+- the dead row gets ``replaced_at`` when a replacement is *claimed* for it, by a
+  compare-and-set (``UPDATE … WHERE replaced_at IS NULL``), so that two API processes never
+  both replace it; from then on it is history, no longer one of the scale's r resources;
+- the new row names the dead one in ``replaces``;
+- ``replacement_error`` on the dead row says why no replacement was launched (the launch
+  failed), in which case it stays history with no successor.
+
+A scale's *active* resources are the rows not replaced: r of them (one per index), except
+while a crash between a claim and the new row's insert leaves an index without one, which the
+view shows as a claimed replacement with no successor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+
+from signalrisk.db.models import ResourceRow, ScaleRow
+from signalrisk.services.context import ServiceContext
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """A resource that died while its scale was ready, and what replaced it."""
+
+    index: int
+    resource: str  # the dead one
+    died_at: float | None
+    replaced_at: float  # when its replacement was claimed
+    replaced_by: str | None  # None while being launched, or if the launch failed (``error``)
+    ready_at: float | None  # when the replacement became ready
+    error: str | None
+
+
+def split_history(rows: Sequence[ResourceRow]) -> tuple[list[ResourceRow], list[Replacement]]:
+    """A scale's resource rows as its active resources (by index) and its replacements (in
+    the order they were claimed)."""
+    successor = {row.replaces: row for row in rows if row.replaces is not None}
+    active = sorted((row for row in rows if row.replaced_at is None), key=lambda row: row.index)
+    history = []
+    for row in sorted(
+        (row for row in rows if row.replaced_at is not None),
+        key=lambda row: (row.replaced_at, row.index),
+    ):
+        assert row.replaced_at is not None
+        new = successor.get(row.id)
+        history.append(
+            Replacement(
+                index=row.index,
+                resource=row.id,
+                died_at=row.ended_at,
+                replaced_at=row.replaced_at,
+                replaced_by=new.id if new is not None else None,
+                ready_at=new.ready_at if new is not None else None,
+                error=row.replacement_error,
+            )
+        )
+    return active, history
+
+
+class ReplacementRecords:
+    """Reads and writes of replacements; each write is one compare-and-set or one update."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def claim(self, resource_id: str, now: float) -> bool:
+        """Claim the replacement of a dead resource; False if another process claimed it."""
+        with self.ctx.db.session() as session:
+            result = session.execute(
+                update(ResourceRow)
+                .where(
+                    ResourceRow.id == resource_id,
+                    ResourceRow.state == "dead",
+                    ResourceRow.replaced_at.is_(None),
+                )
+                .values(replaced_at=now)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def unclaim(self, resource_id: str) -> None:
+        """Give a claim back (it was over the limit): the resource is active and dead again."""
+        with self.ctx.db.session() as session:
+            session.execute(
+                update(ResourceRow).where(ResourceRow.id == resource_id).values(replaced_at=None)
+            )
+
+    def failed(self, resource_ids: Sequence[str], error: str) -> None:
+        """Record why the claimed replacements of ``resource_ids`` were not launched."""
+        with self.ctx.db.session() as session:
+            session.execute(
+                update(ResourceRow)
+                .where(ResourceRow.id.in_(list(resource_ids)))
+                .values(replacement_error=error)
+            )
+
+    def claimed(self, scale_id: str) -> int:
+        """How many replacements ``scale_id`` has claimed so far (launched or not)."""
+        with self.ctx.db.session() as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(ResourceRow)
+                .where(ResourceRow.scale_id == scale_id, ResourceRow.replaced_at.is_not(None))
+            )
+            return int(count or 0)
+
+    def due(self) -> set[str]:
+        """The ready scales where a replacement is due or under way: an active resource is
+        starting (a replacement booting), or dead while the scale is under its limit."""
+        limit = self.ctx.settings.max_replacements
+        with self.ctx.db.session() as session:
+            rows = session.execute(
+                select(ResourceRow.scale_id, ResourceRow.state)
+                .join(ScaleRow, ScaleRow.id == ResourceRow.scale_id)
+                .where(
+                    ScaleRow.state == "ready",
+                    ResourceRow.replaced_at.is_(None),
+                    ResourceRow.state.in_(("starting", "dead")),
+                )
+            ).all()
+            due = {scale_id for scale_id, state in rows if state == "starting"}
+            dead = {scale_id for scale_id, state in rows if state == "dead"} - due
+            if dead and limit > 0:
+                counts = dict(
+                    session.execute(
+                        select(ResourceRow.scale_id, func.count())
+                        .where(ResourceRow.scale_id.in_(dead), ResourceRow.replaced_at.is_not(None))
+                        .group_by(ResourceRow.scale_id)
+                    ).all()
+                )
+                due |= {scale_id for scale_id in dead if counts.get(scale_id, 0) < limit}
+            return due
+
+    def late(self, scale_id: str, launched_before: float) -> list[str]:
+        """The replacements of ``scale_id`` still starting that were launched before
+        ``launched_before`` (their deadline has passed)."""
+        with self.ctx.db.session() as session:
+            return list(
+                session.scalars(
+                    select(ResourceRow.id).where(
+                        ResourceRow.scale_id == scale_id,
+                        ResourceRow.replaces.is_not(None),
+                        ResourceRow.replaced_at.is_(None),
+                        ResourceRow.state == "starting",
+                        ResourceRow.launched_at < launched_before,
+                    )
+                )
+            )
+
+    def dead(self, scale_id: str) -> list[str]:
+        """The active resources of ``scale_id`` that are dead, by index."""
+        with self.ctx.db.session() as session:
+            return list(
+                session.scalars(
+                    select(ResourceRow.id)
+                    .where(
+                        ResourceRow.scale_id == scale_id,
+                        ResourceRow.replaced_at.is_(None),
+                        ResourceRow.state == "dead",
+                    )
+                    .order_by(ResourceRow.index)
+                )
+            )

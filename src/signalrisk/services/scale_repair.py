@@ -1,0 +1,109 @@
+"""Replacing the resources that die while their scale is ready (SPEC §2).
+
+A dead resource makes ``/scaled_ready`` "false" until it is replaced. :meth:`ScaleRepair.repair`
+runs as part of the scale's progress, from whichever API process gets there first:
+
+1. a replacement still starting after the warm-up deadline is stopped and counted dead;
+2. each dead resource is claimed (a compare-and-set: two processes never both replace it) and
+   counted against ``max_replacements`` per scale; a claim over the limit is given back, and
+   the resource stays dead in the scale (``/scaled_ready`` stays "false" until it is
+   terminated): a crash loop must not launch resources, and spend money, forever;
+3. the claimed indices are launched in one ``launch(spec, indices)``; the new resources are
+   recorded with the dead ones they replace, and become ready by the usual probes.
+
+An analysis meanwhile runs on the live resources: batch k of a dead resource goes to another
+one, with the same numbers (the streams follow k). Replacements happen only while the scale is
+``ready``, never while it analyses, warms up or terminates.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from signalrisk.compute.base import ComputeProvider, Resource, ScaleSpec
+from signalrisk.core.errors import SignalRiskError
+from signalrisk.services.context import ServiceContext
+from signalrisk.services.replacements import ReplacementRecords
+from signalrisk.services.scale_records import ScaleRecords
+
+log = logging.getLogger(__name__)
+
+
+class ScaleRepair:
+    """Replaces the dead resources of ready scales (see the module docstring)."""
+
+    def __init__(self, ctx: ServiceContext, records: ScaleRecords) -> None:
+        self.ctx = ctx
+        self.records = records
+        self.replacements = ReplacementRecords(ctx)
+
+    def due(self) -> set[str]:
+        """The ready scales where a replacement is due or still starting."""
+        return self.replacements.due()
+
+    def repair(self, scale_id: str) -> None:
+        """Stop late replacements, then replace each dead resource of ``scale_id`` that the
+        limit allows."""
+        spec, resources, _ = self.records.load(scale_id)
+        by_id = {r.id: r for r in resources}
+        provider = self.ctx.provider(spec.service)
+        now = time.time()
+        deadline_s = self.ctx.settings.warmup_deadline(spec.service)
+        late = [by_id[i] for i in self.replacements.late(scale_id, now - deadline_s)]
+        if late:
+            provider.terminate(spec, late)
+            self.records.record_probe(late, [r.evolve(state="dead") for r in late], now)
+            for resource in late:
+                log.warning(
+                    "replacement not ready within %g s; stopped",
+                    deadline_s,
+                    extra={"scale": scale_id, "resource": resource.id},
+                )
+        claimed = self._claim(scale_id, [by_id[i] for i in self.replacements.dead(scale_id)])
+        if claimed:
+            self._launch(spec, provider, claimed)
+
+    def _claim(self, scale_id: str, dead: list[Resource]) -> list[Resource]:
+        """The dead resources this process may replace: claimed, and within the limit."""
+        limit = self.ctx.settings.max_replacements
+        claimed: list[Resource] = []
+        for resource in dead:
+            if not self.replacements.claim(resource.id, time.time()):
+                continue  # another process replaces it
+            # Counted after the claim, so that claims racing in two processes never both fit
+            # under the limit when only one does.
+            if self.replacements.claimed(scale_id) > limit:
+                self.replacements.unclaim(resource.id)
+                log.warning(
+                    "dead resource not replaced: the scale has had max_replacements = %d",
+                    limit,
+                    extra={"scale": scale_id, "resource": resource.id},
+                )
+                break
+            claimed.append(resource)
+        return claimed
+
+    def _launch(self, spec: ScaleSpec, provider: ComputeProvider, dead: list[Resource]) -> None:
+        try:
+            new = provider.launch(spec, [r.index for r in dead])
+        except SignalRiskError as exc:
+            self.replacements.failed([r.id for r in dead], exc.message)
+            log.error(
+                "replacement launch failed",
+                extra={"scale": spec.scale_id, "resources": [r.id for r in dead], "error": exc},
+            )
+            return
+        self.records.add_resources(
+            spec.scale_id, new, launched_at=time.time(), replaces={r.index: r.id for r in dead}
+        )
+        for old, fresh in zip(dead, new, strict=True):
+            log.warning(
+                "dead resource replaced",
+                extra={"scale": spec.scale_id, "resource": old.id, "replaced_by": fresh.id},
+            )
+        _, _, row = self.records.load(spec.scale_id)
+        if row.state not in ("ready", "analysing"):
+            # Terminated while we launched: its termination may have ended without these.
+            provider.terminate(spec, new)
+            log.warning("scale %s terminated during a replacement", spec.scale_id)
