@@ -86,6 +86,10 @@ def alive(pid: int) -> bool:
         return False
 
 
+def new_workers(api: ApiServer, known: set[int]) -> list[psutil.Process]:
+    return [p for p in api.workers() if p.pid not in known]
+
+
 def run_of(api: ApiServer, body: dict[str, str]) -> dict[str, Any]:
     response = api.post("/analyse", body)
     assert response.status_code == 200, response.text
@@ -224,5 +228,44 @@ def test_replacement_off_leaves_dead_resource_until_terminated(
         }
         api.terminate()
         assert not alive(survivor["pid"])
+    finally:
+        api.stop()
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_replacement_not_ready_by_deadline_is_stopped_and_replaced_again(
+    tmp_path: Path, service: str
+) -> None:
+    """A replacement that never answers (frozen with SIGSTOP as it boots) is stopped at the
+    warm-up deadline, alone (the rest of the scale is untouched), counted dead, and replaced
+    in turn."""
+    api = start_api(tmp_path / "home", SIGNALRISK_WARMUP_DEADLINE_S="2")
+    try:
+        before = fresh_scale(api, service, 2)
+        victim, survivor = before["resources"]
+        known = {p.pid for p in api.workers()}
+        kill(victim)
+        assert ready(api) == "false"  # seen dead: its replacement is launched
+        # Frozen as it boots, before it can answer (its interpreter takes longer to start).
+        wait_until(lambda: bool(new_workers(api, known)), "the replacement's process started")
+        [frozen] = new_workers(api, known)
+        frozen.suspend()
+        [first] = scale(api)["replacements"]
+        booting = next(r for r in scale(api)["resources"] if r["id"] == first["replaced_by"])
+        assert booting["state"] == "starting"
+
+        api.wait_for("/scaled_ready", "warm", timeout_s=30)
+        after = scale(api)
+        first, second = after["replacements"]
+        assert (first["resource"], second["resource"]) == (victim["id"], booting["id"])
+        assert first["ready_at"] is None  # the frozen one never became ready
+        assert second["replaced_at"] - first["replaced_at"] >= 2.0  # not before its deadline
+        assert after["resources"][0]["id"] == second["replaced_by"]
+        assert after["resources"][1] == survivor and alive(survivor["pid"])
+        wait_until(lambda: not alive(frozen.pid), "the frozen replacement stopped", 10)
+        assert any(
+            "replacement not ready within 2 s" in line for line in api.log.read_text().splitlines()
+        )
+        api.terminate()
     finally:
         api.stop()

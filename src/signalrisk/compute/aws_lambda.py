@@ -335,6 +335,9 @@ class AwsLambdaProvider:
         answer, _ = self._invoke(payload)
         return answer
 
+    def stop_hung(self, spec: ScaleSpec, resource: Resource) -> None:
+        """Nothing to do: Lambda itself stops an environment whose invocation timed out."""
+
     def terminate(self, spec: ScaleSpec, resources: list[Resource]) -> None:
         """Delete the provisioned concurrency (idempotent); on-demand, nothing to stop:
         idle environments cost nothing and Lambda reclaims them."""

@@ -111,6 +111,11 @@ class ComputeProvider(Protocol):
         """Ask every resource to stop; return without waiting."""
         ...
 
+    def stop_hung(self, spec: ScaleSpec, resource: Resource) -> None:
+        """Stop a resource that does not answer, for good and now, as Lambda stops a timed-out
+        environment and EC2 forces off an instance: a hung process may ignore ``terminate``."""
+        ...
+
     def gone(self, spec: ScaleSpec, resources: list[Resource]) -> list[bool]:
         """For each resource, whether it has stopped for good."""
         ...

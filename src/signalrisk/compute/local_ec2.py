@@ -100,12 +100,12 @@ class LocalEc2Provider:
             spec.secret,
             payload,
             self.call_timeout_s,
-            on_timeout=lambda: self._terminate_hung(resource),
+            on_timeout=lambda: self.stop_hung(spec, resource),
         )
         # An instance bills wall-clock time, whatever the handler spent computing.
         return worker_batch(body, url, billed_ms=(time.perf_counter() - clock) * 1000.0)
 
-    def _terminate_hung(self, resource: Resource) -> None:
+    def stop_hung(self, spec: ScaleSpec, resource: Resource) -> None:
         # This instance only: ``terminate`` also stops every instance with the scale's tag.
         self.manager({"action": "terminate", "ids": [resource.id]})
         kill_hung_worker(resource.pid, resource.create_time)

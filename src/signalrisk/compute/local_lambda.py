@@ -29,7 +29,6 @@ from signalrisk.compute.localproc import (
     find_workers,
     is_alive,
     kill_hung_worker,
-    kill_worker,
     spawn_worker,
     stop_worker,
 )
@@ -123,7 +122,7 @@ class LocalLambdaProvider:
             spec.secret,
             payload,
             self.call_timeout_s,
-            on_timeout=lambda: kill_hung_worker(resource.pid, resource.create_time),
+            on_timeout=lambda: self.stop_hung(spec, resource),
         )
         return worker_batch(body, url)
 
@@ -148,7 +147,5 @@ class LocalLambdaProvider:
     def gone(self, spec: ScaleSpec, resources: list[Resource]) -> list[bool]:
         return [not is_alive(r.pid, r.create_time) for r in resources]
 
-    def kill(self, resources: list[Resource]) -> None:
-        """Stop the processes now, waiting for them (used at service shutdown)."""
-        for resource in resources:
-            kill_worker(resource.pid, resource.create_time)
+    def stop_hung(self, spec: ScaleSpec, resource: Resource) -> None:
+        kill_hung_worker(resource.pid, resource.create_time)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from signalrisk.services.scaling import ScaleService
@@ -48,16 +49,21 @@ class ScaleDriver:
             self._thread.join(timeout=10)
 
     def _loop(self) -> None:
-        heartbeat_due = True
+        # The heartbeat keeps its own clock: it must also come while progress keeps the loop
+        # fast (a replacement booting for minutes), or the ready workers' watchdogs go unfed.
+        next_heartbeat = time.monotonic()
         while not self._stop.is_set():
             try:
+                heartbeat = time.monotonic() >= next_heartbeat
+                if heartbeat:
+                    next_heartbeat = time.monotonic() + self.heartbeat_s
                 busy = self.scales.in_flight()
-                if busy or heartbeat_due:
-                    self.advance(heartbeat_due)
+                if busy or heartbeat:
+                    self.advance(heartbeat)
                 busy = self.scales.in_flight()
             except Exception:  # keep driving: one failed round must not stop the heartbeat
                 log.exception("scale driver round failed")
                 busy = False
-            woken = self._wake.wait(self.fast_s if busy else self.heartbeat_s)
+            until_heartbeat = max(0.0, next_heartbeat - time.monotonic())
+            self._wake.wait(min(self.fast_s, until_heartbeat) if busy else until_heartbeat)
             self._wake.clear()
-            heartbeat_due = not woken and not busy

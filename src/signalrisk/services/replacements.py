@@ -7,8 +7,10 @@ The rows say it all:
   compare-and-set (``UPDATE … WHERE replaced_at IS NULL``), so that two API processes never
   both replace it; from then on it is history, no longer one of the scale's r resources;
 - the new row names the dead one in ``replaces``;
-- ``replacement_error`` on the dead row says why no replacement was launched (the launch
-  failed), in which case it stays history with no successor.
+- ``replacement_error`` on the dead row says why its replacement's launch failed. Such a
+  claim, and one left without a successor by a process that crashed after claiming, is
+  *unfinished*: it is taken over (another compare-and-set) and launched again at a later
+  heartbeat.
 
 A scale's *active* resources are the rows not replaced: r of them (one per index), except
 while a crash between a claim and the new row's insert leaves an index without one, which the
@@ -20,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from signalrisk.db.models import ResourceRow, ScaleRow
 from signalrisk.services.context import ServiceContext
@@ -153,6 +156,36 @@ class ReplacementRecords:
                     )
                 )
             )
+
+    def unfinished(self, scale_id: str, claimed_before: float) -> list[tuple[str, float]]:
+        """The claims of ``scale_id`` that have no replacement: their launch failed, or the
+        process that claimed them stopped (crashed) before ``claimed_before`` without
+        recording one. Each as (dead resource id, when it was claimed)."""
+        successor = aliased(ResourceRow)
+        with self.ctx.db.session() as session:
+            rows = session.execute(
+                select(ResourceRow.id, ResourceRow.replaced_at).where(
+                    ResourceRow.scale_id == scale_id,
+                    ResourceRow.replaced_at.is_not(None),
+                    ~exists().where(successor.replaces == ResourceRow.id),
+                    or_(
+                        ResourceRow.replacement_error.is_not(None),
+                        ResourceRow.replaced_at < claimed_before,
+                    ),
+                )
+            ).all()
+            return [(resource_id, float(at)) for resource_id, at in rows if at is not None]
+
+    def reclaim(self, resource_id: str, claimed_at: float, now: float) -> bool:
+        """Take over an unfinished claim to launch its replacement again; False if another
+        process took it first (a compare-and-set on the claim's time)."""
+        with self.ctx.db.session() as session:
+            result = session.execute(
+                update(ResourceRow)
+                .where(ResourceRow.id == resource_id, ResourceRow.replaced_at == claimed_at)
+                .values(replaced_at=now, replacement_error=None)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def dead(self, scale_id: str) -> list[str]:
         """The active resources of ``scale_id`` that are dead, by index."""

@@ -51,7 +51,7 @@ class ScaleProgress:
             elif check_ready or scale_id in repairs:
                 # Between heartbeats only the replacements booting are probed, not all r.
                 self._probe(scale_id, starting_only=not check_ready)
-                self.repairs.repair(scale_id)
+                self.repairs.repair(scale_id, heartbeat=check_ready)
         ready = {scale_id for scale_id, state in todo if state == "ready"}
         for scale_id in [s for s in self._last_use if s not in ready]:
             self._last_use.pop(scale_id, None)

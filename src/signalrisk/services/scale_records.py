@@ -334,6 +334,10 @@ class ScaleRecords:
                     continue
                 row = session.get(ResourceRow, new.id)
                 assert row is not None
+                if row.state in ("ready", "dead", "terminated") and new.state == "starting":
+                    # A probe that began before another one recorded this resource ready (or
+                    # dead) ends late: a stale "starting" never goes back over the newer state.
+                    continue
                 row.state, row.address, row.pid = new.state, new.address, new.pid
                 row.create_time, row.warm_billed_ms = new.create_time, new.warm_billed_ms
                 if new.state == "ready" and row.ready_at is None:

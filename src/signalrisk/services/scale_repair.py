@@ -3,13 +3,16 @@
 A dead resource makes ``/scaled_ready`` "false" until it is replaced. :meth:`ScaleRepair.repair`
 runs as part of the scale's progress, from whichever API process gets there first:
 
-1. a replacement still starting after the warm-up deadline is stopped and counted dead;
+1. a replacement still starting after the warm-up deadline is stopped (by force, as a hung
+   resource is) and counted dead;
 2. each dead resource is claimed (a compare-and-set: two processes never both replace it) and
    counted against ``max_replacements`` per scale; a claim over the limit is given back, and
    the resource stays dead in the scale (``/scaled_ready`` stays "false" until it is
    terminated): a crash loop must not launch resources, and spend money, forever;
 3. the claimed indices are launched in one ``launch(spec, indices)``; the new resources are
-   recorded with the dead ones they replace, and become ready by the usual probes.
+   recorded with the dead ones they replace, and become ready by the usual probes. A launch
+   that fails is recorded on the claims and launched again at the next heartbeat, as is a
+   claim that a crashed process left without a replacement (after the warm-up deadline).
 
 An analysis meanwhile runs on the live resources: batch k of a dead resource goes to another
 one, with the same numbers (the streams follow k). Replacements happen only while the scale is
@@ -42,9 +45,10 @@ class ScaleRepair:
         """The ready scales where a replacement is due or still starting."""
         return self.replacements.due()
 
-    def repair(self, scale_id: str) -> None:
+    def repair(self, scale_id: str, heartbeat: bool = False) -> None:
         """Stop late replacements, then replace each dead resource of ``scale_id`` that the
-        limit allows."""
+        limit allows; at a ``heartbeat``, launch the unfinished claims again too (a failed
+        launch, or a crash between a claim and its record), at most once per heartbeat."""
         spec, resources, _ = self.records.load(scale_id)
         by_id = {r.id: r for r in resources}
         provider = self.ctx.provider(spec.service)
@@ -52,7 +56,10 @@ class ScaleRepair:
         deadline_s = self.ctx.settings.warmup_deadline(spec.service)
         late = [by_id[i] for i in self.replacements.late(scale_id, now - deadline_s)]
         if late:
-            provider.terminate(spec, late)
+            # One by one and by force: ``terminate`` would stop the whole scale's tag, and a
+            # resource that never answered may not act on a polite stop.
+            for resource in late:
+                provider.stop_hung(spec, resource)
             self.records.record_probe(late, [r.evolve(state="dead") for r in late], now)
             for resource in late:
                 log.warning(
@@ -61,6 +68,13 @@ class ScaleRepair:
                     extra={"scale": scale_id, "resource": resource.id},
                 )
         claimed = self._claim(scale_id, [by_id[i] for i in self.replacements.dead(scale_id)])
+        if heartbeat:
+            unfinished = self.replacements.unfinished(scale_id, claimed_before=now - deadline_s)
+            claimed += [
+                by_id[resource_id]
+                for resource_id, claimed_at in unfinished
+                if self.replacements.reclaim(resource_id, claimed_at, time.time())
+            ]
         if claimed:
             self._launch(spec, provider, claimed)
 
@@ -87,11 +101,12 @@ class ScaleRepair:
     def _launch(self, spec: ScaleSpec, provider: ComputeProvider, dead: list[Resource]) -> None:
         try:
             new = provider.launch(spec, [r.index for r in dead])
-        except SignalRiskError as exc:
-            self.replacements.failed([r.id for r in dead], exc.message)
+        except Exception as exc:  # any failure: the claims are left to retry, never stuck
+            message = exc.message if isinstance(exc, SignalRiskError) else repr(exc)
+            self.replacements.failed([r.id for r in dead], message)
             log.error(
-                "replacement launch failed",
-                extra={"scale": spec.scale_id, "resources": [r.id for r in dead], "error": exc},
+                "replacement launch failed; retried at the next heartbeat",
+                extra={"scale": spec.scale_id, "resources": [r.id for r in dead], "error": message},
             )
             return
         self.records.add_resources(
