@@ -9,6 +9,7 @@ turns it off.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -266,6 +267,46 @@ def test_replacement_not_ready_by_deadline_is_stopped_and_replaced_again(
         assert any(
             "replacement not ready within 2 s" in line for line in api.log.read_text().splitlines()
         )
+        api.terminate()
+    finally:
+        api.stop()
+
+
+def test_failed_replacement_launch_is_shown_and_launched_again_at_a_heartbeat(
+    tmp_path: Path,
+) -> None:
+    """The launch of a replacement fails for real: the local workers' log directory is made
+    immutable (``chattr +i``, which binds root too), so a new worker cannot be started. The
+    error is shown on the replacement and the index is left without a resource; once the
+    directory accepts files again, the next heartbeat launches the replacement."""
+    if subprocess.run(["which", "chattr"], capture_output=True).returncode:
+        pytest.skip("chattr is not installed")
+    home = tmp_path / "home"
+    api = start_api(home, SIGNALRISK_HEARTBEAT_INTERVAL_S="0.5")
+    logs = home / "logs"
+    try:
+        before = fresh_scale(api, "lambda", 2)
+        victim, survivor = before["resources"]
+        subprocess.run(["chattr", "+i", str(logs)], check=True)
+        try:
+            kill(victim)
+            assert ready(api) == "false"
+            wait_until(lambda: len(scale(api)["replacements"]) == 1, "a replacement claimed")
+            [failed] = scale(api)["replacements"]
+            assert failed["resource"] == victim["id"] and failed["replaced_by"] is None
+            assert "Permission" in (failed["error"] or ""), failed
+            assert [r["id"] for r in scale(api)["resources"]] == [survivor["id"]]
+            time.sleep(1.5)  # heartbeats come and fail again: still not warm, nothing started
+            assert ready(api) == "false"
+            assert {p.pid for p in api.workers()} == {survivor["pid"]}
+        finally:
+            subprocess.run(["chattr", "-i", str(logs)], check=True)
+        api.wait_for("/scaled_ready", "warm")
+        [replacement] = scale(api)["replacements"]
+        assert replacement["resource"] == victim["id"] and replacement["error"] is None
+        new, kept = scale(api)["resources"]
+        assert (new["id"], new["index"], kept) == (replacement["replaced_by"], 0, survivor)
+        assert any("replacement launch failed" in line for line in api.log.read_text().splitlines())
         api.terminate()
     finally:
         api.stop()

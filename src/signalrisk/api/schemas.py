@@ -248,7 +248,8 @@ class ScaleAnswer(_Open):
     warmup: CostFigures | None = Field(description="the warm-up's cost, once it is ready")
     cost_to_date: CostFigures | None = Field(description="idle time included")
     resources: list[ResourceView] = Field(
-        description="the r resources, by index (a replaced one is in replacements)"
+        description="the r resources, by index; a replaced one is in replacements, and an index"
+        " whose replacement could not be launched yet has none"
     )
     replacements: list[ReplacementView] = Field(
         description="dead resources replaced while the scale was ready, oldest first"
