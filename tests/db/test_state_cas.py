@@ -16,8 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from signalrisk.core.errors import Busy
-from signalrisk.db.models import Control, RunRow, ScaleRow
+from signalrisk.db.models import Control, ResourceRow, RunRow, ScaleRow
 from signalrisk.services.facade import Facade
+from signalrisk.services.replacements import ReplacementRecords
 
 WRITERS = 6
 REQUEST = {
@@ -192,3 +193,42 @@ def test_begin_analysis_lost_to_one_that_has_ended_is_busy_not_cold(
             lambda session, spec: a.runs.start(session, "a", spec.scale_id, REQUEST), stale
         )
     assert scale_state(a, scale_id) == "ready"
+
+
+def test_replacement_claims_racing_at_the_limit_fill_it_exactly(writers: list[Facade]) -> None:
+    """Six writers claim six different dead resources of one scale at once with one slot left
+    under the limit: exactly one claim wins (never two, never none)."""
+    scale_id = ready_scale(writers[0])
+    limit = 3
+    with writers[0].ctx.db.session() as session:
+        for index in range(WRITERS + limit - 1):
+            session.add(
+                ResourceRow(
+                    id=f"res-{index}",
+                    scale_id=scale_id,
+                    index=index,
+                    state="dead",
+                    launched_at=1.0,
+                    # limit - 1 of them were replaced already
+                    replaced_at=2.0 if index >= WRITERS else None,
+                )
+            )
+    repairs = [ReplacementRecords(w.ctx) for w in writers]
+    outcomes = race(
+        [lambda n=n: repairs[n].claim(scale_id, f"res-{n}", 3.0, limit) for n in range(WRITERS)]
+    )
+    assert sorted(outcomes) == ["claimed"] + ["limit"] * (WRITERS - 1), outcomes
+    with writers[0].ctx.db.session() as session:
+        claimed = session.scalar(
+            select(func.count())
+            .select_from(ResourceRow)
+            .where(ResourceRow.scale_id == scale_id, ResourceRow.replaced_at.is_not(None))
+        )
+    assert claimed == limit
+    # The same resource claimed by all six at once: one wins, the others see it taken.
+    with writers[0].ctx.db.session() as session:
+        session.add(
+            ResourceRow(id="res-x", scale_id=scale_id, index=99, state="dead", launched_at=1.0)
+        )
+    outcomes = race([lambda n=n: repairs[n].claim(scale_id, "res-x", 4.0, 99) for n in range(6)])
+    assert sorted(outcomes) == ["claimed"] + ["taken"] * 5, outcomes

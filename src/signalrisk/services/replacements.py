@@ -21,12 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from signalrisk.db.models import ResourceRow, ScaleRow
 from signalrisk.services.context import ServiceContext
+
+ClaimOutcome = Literal["claimed", "taken", "limit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,26 +77,43 @@ class ReplacementRecords:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    def claim(self, resource_id: str, now: float) -> bool:
-        """Claim the replacement of a dead resource; False if another process claimed it."""
+    def claim(self, scale_id: str, resource_id: str, now: float, limit: int) -> ClaimOutcome:
+        """Claim the replacement of a dead resource of ``scale_id`` if the scale has had fewer
+        than ``limit`` replacements: "claimed", "taken" (another process claimed it) or
+        "limit".
+
+        The count and the claim are one decision: the scale's row is locked first (PostgreSQL;
+        SQLite runs one writer at a time anyway) and the count is a subquery of the claiming
+        UPDATE, so two processes claiming at once never exceed the limit, nor both give up
+        below it.
+        """
+        claims = (
+            select(func.count())
+            .select_from(ResourceRow)
+            .where(ResourceRow.scale_id == scale_id, ResourceRow.replaced_at.is_not(None))
+            .scalar_subquery()
+        )
         with self.ctx.db.session() as session:
+            session.execute(select(ScaleRow.id).where(ScaleRow.id == scale_id).with_for_update())
             result = session.execute(
                 update(ResourceRow)
                 .where(
                     ResourceRow.id == resource_id,
                     ResourceRow.state == "dead",
                     ResourceRow.replaced_at.is_(None),
+                    claims < limit,
                 )
                 .values(replaced_at=now)
+                .execution_options(synchronize_session=False)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    def unclaim(self, resource_id: str) -> None:
-        """Give a claim back (it was over the limit): the resource is active and dead again."""
-        with self.ctx.db.session() as session:
-            session.execute(
-                update(ResourceRow).where(ResourceRow.id == resource_id).values(replaced_at=None)
+            if result.rowcount:  # type: ignore[attr-defined]
+                return "claimed"
+            still_open = session.scalar(
+                select(ResourceRow.id).where(
+                    ResourceRow.id == resource_id, ResourceRow.replaced_at.is_(None)
+                )
             )
+            return "limit" if still_open is not None else "taken"
 
     def failed(self, resource_ids: Sequence[str], error: str) -> None:
         """Record why the claimed replacements of ``resource_ids`` were not launched."""
@@ -103,16 +123,6 @@ class ReplacementRecords:
                 .where(ResourceRow.id.in_(list(resource_ids)))
                 .values(replacement_error=error)
             )
-
-    def claimed(self, scale_id: str) -> int:
-        """How many replacements ``scale_id`` has claimed so far (launched or not)."""
-        with self.ctx.db.session() as session:
-            count = session.scalar(
-                select(func.count())
-                .select_from(ResourceRow)
-                .where(ResourceRow.scale_id == scale_id, ResourceRow.replaced_at.is_not(None))
-            )
-            return int(count or 0)
 
     def due(self) -> set[str]:
         """The ready scales where a replacement is due or under way: an active resource is

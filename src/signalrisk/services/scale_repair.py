@@ -5,10 +5,11 @@ runs as part of the scale's progress, from whichever API process gets there firs
 
 1. a replacement still starting after the warm-up deadline is stopped (by force, as a hung
    resource is) and counted dead;
-2. each dead resource is claimed (a compare-and-set: two processes never both replace it) and
-   counted against ``max_replacements`` per scale; a claim over the limit is given back, and
-   the resource stays dead in the scale (``/scaled_ready`` stays "false" until it is
-   terminated): a crash loop must not launch resources, and spend money, forever;
+2. each dead resource is claimed (a compare-and-set: two processes never both replace it)
+   while the scale has had fewer than ``max_replacements`` (count and claim are one locked
+   decision); past the limit the resource stays dead in the scale (``/scaled_ready`` stays
+   "false" until it is terminated): a crash loop must not launch resources, and spend money,
+   forever;
 3. the claimed indices are launched in one ``launch(spec, indices)``; the new resources are
    recorded with the dead ones they replace, and become ready by the usual probes. A launch
    that fails is recorded on the claims and launched again at the next heartbeat, as is a
@@ -83,19 +84,16 @@ class ScaleRepair:
         limit = self.ctx.settings.max_replacements
         claimed: list[Resource] = []
         for resource in dead:
-            if not self.replacements.claim(resource.id, time.time()):
-                continue  # another process replaces it
-            # Counted after the claim, so that claims racing in two processes never both fit
-            # under the limit when only one does.
-            if self.replacements.claimed(scale_id) > limit:
-                self.replacements.unclaim(resource.id)
+            outcome = self.replacements.claim(scale_id, resource.id, time.time(), limit)
+            if outcome == "limit":
                 log.warning(
                     "dead resource not replaced: the scale has had max_replacements = %d",
                     limit,
                     extra={"scale": scale_id, "resource": resource.id},
                 )
                 break
-            claimed.append(resource)
+            if outcome == "claimed":
+                claimed.append(resource)
         return claimed
 
     def _launch(self, spec: ScaleSpec, provider: ComputeProvider, dead: list[Resource]) -> None:
