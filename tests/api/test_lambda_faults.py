@@ -141,6 +141,14 @@ def test_analyse_rides_out_throttled_invocations_with_identical_numbers(
     run_id = analyse_ok(stack.http)
     assert injected.times == 0 and given(faults, "throttle") - before == 5
     assert numbers(stack.http, run_id) == stack.baseline
+    # Each throttle is in the run's faults, on the batch's own resource, and billed nothing.
+    run = stack.http.get(f"/v1/runs/{run_id}").json()
+    throttled = [f for f in run["faults"] if f["kind"] == "throttled"]
+    assert len(throttled) == 5 == len(run["faults"]), run["faults"]
+    for fault in throttled:
+        assert "TooManyRequestsException" in fault["error"]
+        assert fault["retried_on"] == fault["resource"]
+        assert fault["billed_ms"] == 0.0 and fault["at"] >= run["created_at"]
 
 
 @pytest.mark.parametrize("kind", ["error", "crash"])

@@ -35,6 +35,7 @@ import shlex
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -46,6 +47,7 @@ from signalrisk.compute.base import (
     BatchResult,
     Resource,
     ScaleSpec,
+    Throttle,
     launch_indices,
     resource_suffix,
 )
@@ -154,8 +156,11 @@ class AwsLambdaProvider:
     def _target(self) -> str:
         return f"{self.function}:{self.qualifier}" if self.qualifier else self.function
 
-    def _invoke(self, payload: dict[str, Any]) -> tuple[dict[str, Any], LambdaReport | None]:
-        """Invoke the function once (retrying throttles); the answer and its REPORT, if any.
+    def _invoke(
+        self, payload: dict[str, Any], throttles: list[Throttle] | None = None
+    ) -> tuple[dict[str, Any], LambdaReport | None]:
+        """Invoke the function once (retrying throttles, noted in ``throttles``); the answer
+        and its REPORT, if any.
 
         A handler error is FunctionError naming the function, with the handler's message.
         """
@@ -167,7 +172,7 @@ class AwsLambdaProvider:
         }
         if self.qualifier:
             request["Qualifier"] = self.qualifier
-        response, raw = self._send(request)
+        response, raw = self._send(request, throttles)
         try:
             answer = json.loads(raw or b"null")
         except ValueError as exc:
@@ -184,10 +189,14 @@ class AwsLambdaProvider:
         report = parse_report(base64.b64decode(tail).decode("utf-8", "replace")) if tail else None
         return answer, report
 
-    def _send(self, request: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-        """``Invoke``, retried while throttled, ``retry_attempts`` times at most."""
+    def _send(
+        self, request: dict[str, Any], throttles: list[Throttle] | None = None
+    ) -> tuple[dict[str, Any], bytes]:
+        """``Invoke``, retried while throttled, ``retry_attempts`` times at most; each
+        throttle ridden out is appended to ``throttles``."""
         attempt = 0
         while True:
+            clock = time.perf_counter()
             try:
                 response: dict[str, Any] = self.invoke_client.invoke(**request)
                 return response, response["Payload"].read()
@@ -195,6 +204,9 @@ class AwsLambdaProvider:
                 attempt += 1
                 if not _throttled(exc):
                     raise self._translate(exc, "Invoke") from exc
+                if throttles is not None and attempt < self.retry_attempts:
+                    elapsed = time.perf_counter() - clock
+                    throttles.append(Throttle(f"throttled ({_code(exc)})", time.time(), elapsed))
                 if attempt >= self.retry_attempts:
                     raise ComputeError(
                         f"Lambda function {self._target()!r} still throttled after {attempt} "
@@ -321,9 +333,11 @@ class AwsLambdaProvider:
     ) -> BatchResult:
         # Lambda chooses the environment; ``resource`` only fixes the batch's stream (its
         # resource_index is in the payload), so the numbers do not depend on who runs it.
-        answer, report = self._invoke(payload)
+        throttles: list[Throttle] = []
+        answer, report = self._invoke(payload, throttles)
         try:
-            return batch_result(answer, billed_ms=_billed_ms(report, answer))
+            result = batch_result(answer, billed_ms=_billed_ms(report, answer))
+            return replace(result, throttled=tuple(throttles))
         except (KeyError, TypeError, ValueError) as exc:
             raise ComputeError(
                 f"Lambda function {self._target()!r} answered without a batch result: {exc!r}"

@@ -63,6 +63,16 @@ def resource_suffix(first_launch: bool) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Throttle:
+    """A call refused by the provider's rate limit (Lambda's 429) and retried after a wait;
+    the provider bills nothing for it."""
+
+    error: str
+    at: float  # epoch seconds when the refusal came
+    elapsed_s: float  # how long the refused call took
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     """A resource's answer to one batch."""
 
@@ -74,6 +84,7 @@ class BatchResult:
     started: float  # epoch seconds, as the worker saw it
     finished: float
     billed_ms: float  # what the provider bills for this call
+    throttled: tuple[Throttle, ...] = ()  # refusals ridden out before the call ran
 
 
 @runtime_checkable

@@ -313,12 +313,12 @@ class AnalysisService:
         var95 = per95.mean(axis=0).tolist() if batches else []
         var99 = per99.mean(axis=0).tolist() if batches else []
         pl = profit_loss(window.close, positions, request.p, plan.side)
-        # A failed attempt is billed too (on Lambda, for the time it ran: see Fault.billed_ms);
-        # on EC2 the wall time x r already holds it.
+        # A failed attempt is billed too (on Lambda, for the time it ran: see Fault.billed_ms;
+        # a throttled call is not); on EC2 the wall time x r already holds it.
         cost = analysis_cost(
             self.ctx.settings.platform,
             spec.service,
-            [b.billed_ms for b in batches] + [f.billed_ms for f in faults],
+            [b.billed_ms for b in batches] + [f.billed_ms for f in faults if f.billed],
             wall,
             spec.r,
             self.ctx.settings.prices,

@@ -15,6 +15,8 @@ The retry contract of :class:`Dispatcher`:
 4. Every failed attempt is a :class:`Fault`, logged as a warning (resource, error, retried_on;
    the run id is bound by the caller) and kept in :attr:`Dispatcher.faults` for the run's
    record; :attr:`Dispatcher.failed` are the resources to re-check (mark dead) afterwards.
+   Calls the provider refused at its rate limit and retried itself (Lambda throttles, in
+   ``BatchResult.throttled``) are faults too, of kind "throttled", billed nothing.
 5. A batch that fails on every attempt makes the dispatch raise ComputeError naming each
    attempt, once every other batch has ended: no batch is left running behind a failed run.
 
@@ -33,7 +35,7 @@ import threading
 import time
 from concurrent.futures import Executor, wait
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 from signalrisk.compute.base import BatchResult, ComputeProvider, Resource, ScaleSpec
 from signalrisk.core.errors import ComputeError, NotWarm
@@ -46,7 +48,12 @@ MAX_ATTEMPTS = 3
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """One failed attempt at a batch: which batch, on which resource, why, and what next."""
+    """One failed attempt at a batch: which batch, on which resource, why, and what next.
+
+    ``kind`` is "error" for an attempt that failed (retried on another resource), or
+    "throttled" for a call the provider refused at its rate limit, which the provider retried
+    on the same resource after a wait.
+    """
 
     resource_index: int  # the batch (its stream), not the failed resource's index
     resource: str  # the resource that failed it
@@ -54,12 +61,21 @@ class Fault:
     retried_on: str | None  # the resource of the next attempt; None when none was left
     at: float  # epoch seconds when the failure was seen
     elapsed_s: float  # how long the failed attempt took, from the request to the failure
+    kind: Literal["error", "throttled"] = "error"
+
+    @property
+    def billed(self) -> bool:
+        """Whether the provider bills the failed call: a throttled one is never run."""
+        return self.kind == "error"
 
     @property
     def billed_ms(self) -> float:
         """What the failed call is counted as on Lambda: its wall time, rounded up to 1 ms.
         Lambda bills a failed or timed-out invocation for the time it ran, which is not
-        reported back to us; the caller's wall time of the call is the stand-in."""
+        reported back to us; the caller's wall time of the call is the stand-in. Nothing for
+        a throttled call."""
+        if not self.billed:
+            return 0.0
         return float(max(1, math.ceil(self.elapsed_s * 1000.0)))
 
     def as_dict(self) -> dict[str, Any]:
@@ -123,7 +139,7 @@ class Dispatcher:
             tried.add(resource.id)
             clock = time.perf_counter()
             try:
-                return self.provider.run_batch(self.spec, resource, payload)
+                result = self.provider.run_batch(self.spec, resource, payload)
             except ComputeError as exc:
                 elapsed = time.perf_counter() - clock
                 errors.append(f"{resource.id}: {exc.message}")
@@ -133,6 +149,20 @@ class Dispatcher:
                 retried_on = following.id if following else None
                 self._record(Fault(k, resource.id, exc.message, retried_on, time.time(), elapsed))
                 resource = following
+                continue
+            for throttle in result.throttled:
+                self._record(
+                    Fault(
+                        k,
+                        resource.id,
+                        throttle.error,
+                        resource.id,
+                        throttle.at,
+                        throttle.elapsed_s,
+                        kind="throttled",
+                    )
+                )
+            return result
         if not errors:
             errors.append("every live resource had already failed in this analysis")
         raise ComputeError(
@@ -143,10 +173,14 @@ class Dispatcher:
     def _record(self, fault: Fault) -> None:
         with self._lock:
             self.faults.append(fault)
+        if fault.kind == "throttled":
+            message = "batch throttled; retried on the same resource after a wait"
+        elif fault.retried_on:
+            message = "batch failed; retrying on another resource"
+        else:
+            message = "batch failed; no resource left to retry it on"
         log.warning(
-            "batch failed; retrying on another resource"
-            if fault.retried_on
-            else "batch failed; no resource left to retry it on",
+            message,
             extra={
                 "resource": fault.resource,
                 "resource_index": fault.resource_index,
