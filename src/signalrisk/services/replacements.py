@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from signalrisk.db.models import ResourceRow, ScaleRow
@@ -167,10 +167,13 @@ class ReplacementRecords:
                 )
             )
 
-    def unfinished(self, scale_id: str, claimed_before: float) -> list[tuple[str, float]]:
-        """The claims of ``scale_id`` that have no replacement: their launch failed, or the
-        process that claimed them stopped (crashed) before ``claimed_before`` without
-        recording one. Each as (dead resource id, when it was claimed)."""
+    def unfinished(
+        self, scale_id: str, failed_before: float, lost_before: float
+    ) -> list[tuple[str, float]]:
+        """The claims of ``scale_id`` that have no replacement and are due to be launched
+        again: their last launch failed before ``failed_before``, or the process that claimed
+        them before ``lost_before`` stopped (crashed) without recording one. Each as (dead
+        resource id, when it was last claimed)."""
         successor = aliased(ResourceRow)
         with self.ctx.db.session() as session:
             rows = session.execute(
@@ -179,8 +182,11 @@ class ReplacementRecords:
                     ResourceRow.replaced_at.is_not(None),
                     ~exists().where(successor.replaces == ResourceRow.id),
                     or_(
-                        ResourceRow.replacement_error.is_not(None),
-                        ResourceRow.replaced_at < claimed_before,
+                        and_(
+                            ResourceRow.replacement_error.is_not(None),
+                            ResourceRow.replaced_at < failed_before,
+                        ),
+                        ResourceRow.replaced_at < lost_before,
                     ),
                 )
             ).all()

@@ -48,8 +48,10 @@ class ScaleRepair:
 
     def repair(self, scale_id: str, heartbeat: bool = False) -> None:
         """Stop late replacements, then replace each dead resource of ``scale_id`` that the
-        limit allows; at a ``heartbeat``, launch the unfinished claims again too (a failed
-        launch, or a crash between a claim and its record), at most once per heartbeat."""
+        limit allows; at a ``heartbeat`` (or a ``/scaled_ready`` look), launch the unfinished
+        claims again too: a failed launch once its last attempt is a heartbeat interval old,
+        whoever looks and however often, and a crash between a claim and its record once the
+        warm-up deadline has passed."""
         spec, resources, _ = self.records.load(scale_id)
         by_id = {r.id: r for r in resources}
         provider = self.ctx.provider(spec.service)
@@ -70,7 +72,11 @@ class ScaleRepair:
                 )
         claimed = self._claim(scale_id, [by_id[i] for i in self.replacements.dead(scale_id)])
         if heartbeat:
-            unfinished = self.replacements.unfinished(scale_id, claimed_before=now - deadline_s)
+            unfinished = self.replacements.unfinished(
+                scale_id,
+                failed_before=now - self.ctx.settings.heartbeat_interval_s,
+                lost_before=now - deadline_s,
+            )
             claimed += [
                 by_id[resource_id]
                 for resource_id, claimed_at in unfinished
